@@ -209,6 +209,7 @@ def make_pos_embed(out, hf_model, timm_model):
     pe = timm_model.pos_embed.detach().clone()  # [1, 197, D], class token first
     tensors = {"pos_embed": pe.contiguous()}
     emb = hf_model.vit.embeddings
+    saved = emb.position_embeddings.detach().clone()
     with torch.no_grad():
         emb.position_embeddings.copy_(pe)
         for gh, gw in [(24, 24), (14, 20), (10, 10), (7, 9), (20, 14), (32, 32)]:
@@ -216,6 +217,7 @@ def make_pos_embed(out, hf_model, timm_model):
             tm = resample_abs_pos_embed(pe, new_size=(gh, gw), old_size=(14, 14), num_prefix_tokens=1)
             tensors[f"hf_{gh}x{gw}"] = hf.contiguous().float()
             tensors[f"timm_{gh}x{gw}"] = tm.contiguous().float()
+        emb.position_embeddings.copy_(saved)  # the HF model's own embedding back, for the photo logits
     meta = {"source": f"{versions()}: ViTEmbeddings.interpolate_pos_encoding and timm.layers.resample_abs_pos_embed"}
     save_file(tensors, os.path.join(out, "fixtures", "pos-embed.safetensors"), metadata=meta)
     print("  wrote pos-embed.safetensors:", ", ".join(k for k in tensors))

@@ -1,0 +1,49 @@
+/**
+ * One interface over every backend family: a session owns a model's weights on one device and runs
+ * batches of preprocessed pixels at the model's current image size (config.imageSize; resample the
+ * position embedding with loaders/pos-embed.ts first to run at another size).
+ */
+import type { ViTModel } from './config.js';
+
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'tfjs-webgpu';
+
+export interface InferenceSession {
+  readonly backend: BackendName;
+  readonly model: ViTModel;
+  /**
+   * pixels: float32 [batch, channels, height, width] at config.imageSize.
+   * Returns logits [batch, numClasses] (final class-token features [batch, hiddenSize] for a headless model).
+   */
+  run(pixels: Float32Array, batch: number): Promise<Float32Array>;
+  /** Device-side milliseconds of the last run, where the backend can measure them. */
+  lastDeviceMs?(): number | undefined;
+  dispose(): Promise<void>;
+}
+
+export interface SessionOptions {
+  /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
+  threads?: number;
+  /** webgpu: which adapter index, for machines with several GPUs. */
+  gpuIndex?: number;
+}
+
+export const CPU_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'tfjs-webgpu'];
+
+export function isGpuBackend(b: BackendName): boolean {
+  return b === 'webgpu' || b === 'tfjs-webgpu';
+}
+
+/** Output width of a model: logits, or features for a headless backbone. */
+export function outputWidth(model: ViTModel): number {
+  return model.config.numClasses > 0 ? model.config.numClasses : model.config.hiddenSize;
+}
+
+export async function createSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
+  if (backend === 'webgpu') {
+    const { createWebGPUSession } = await import('./webgpu/session.js');
+    return createWebGPUSession(model, opts);
+  }
+  const { createTfjsSession } = await import('./tfjs/session.js');
+  return createTfjsSession(model, backend, opts);
+}

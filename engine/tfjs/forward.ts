@@ -1,0 +1,129 @@
+/**
+ * The ViT forward pass on @tensorflow/tfjs-core: one definition for every tfjs backend (wasm, cpu,
+ * tensorflow). Pre-norm blocks as timm's `VisionTransformer` / HF's `ViTLayer` compute them.
+ */
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { ViTConfig, Weights } from '../config.js';
+
+type TF = typeof tfc;
+
+/** Weights as backend tensors, made once per session. Linear weights stay [out, in] (shared, not transposed). */
+export interface TfWeights {
+  clsToken: tfc.Tensor3D; // [1, 1, D]
+  posEmbed: tfc.Tensor3D; // [1, N, D]
+  patchFilter: tfc.Tensor4D; // [P, P, C, D] (conv2d NHWC filter layout)
+  patchBias: tfc.Tensor1D;
+  blocks: {
+    norm1: [tfc.Tensor1D, tfc.Tensor1D];
+    qkvW: tfc.Tensor2D;
+    qkvB: tfc.Tensor1D;
+    projW: tfc.Tensor2D;
+    projB: tfc.Tensor1D;
+    norm2: [tfc.Tensor1D, tfc.Tensor1D];
+    fc1W: tfc.Tensor2D;
+    fc1B: tfc.Tensor1D;
+    fc2W: tfc.Tensor2D;
+    fc2B: tfc.Tensor1D;
+  }[];
+  norm: [tfc.Tensor1D, tfc.Tensor1D];
+  head?: [tfc.Tensor2D, tfc.Tensor1D];
+}
+
+export function uploadWeights(tf: TF, c: ViTConfig, w: Weights): TfWeights {
+  const t = (name: string) => {
+    const x = w[name];
+    if (!x) throw new Error(`weights: missing ${name}`);
+    return tf.tensor(x.data, x.shape, 'float32');
+  };
+  const t1 = (name: string) => t(name) as tfc.Tensor1D;
+  const t2 = (name: string) => t(name) as tfc.Tensor2D;
+  const pw = t('patch_embed.proj.weight');
+  const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
+  pw.dispose();
+  return {
+    clsToken: tf.reshape(t('cls_token'), [1, 1, c.hiddenSize]),
+    posEmbed: tf.reshape(t('pos_embed'), [1, -1, c.hiddenSize]),
+    patchFilter,
+    patchBias: t1('patch_embed.proj.bias'),
+    blocks: Array.from({ length: c.numLayers }, (_, i) => {
+      const b = `blocks.${i}.`;
+      return {
+        norm1: [t1(`${b}norm1.weight`), t1(`${b}norm1.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
+        qkvW: t2(`${b}attn.qkv.weight`),
+        qkvB: t1(`${b}attn.qkv.bias`),
+        projW: t2(`${b}attn.proj.weight`),
+        projB: t1(`${b}attn.proj.bias`),
+        norm2: [t1(`${b}norm2.weight`), t1(`${b}norm2.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
+        fc1W: t2(`${b}mlp.fc1.weight`),
+        fc1B: t1(`${b}mlp.fc1.bias`),
+        fc2W: t2(`${b}mlp.fc2.weight`),
+        fc2B: t1(`${b}mlp.fc2.bias`),
+      };
+    }),
+    norm: [t1('norm.weight'), t1('norm.bias')],
+    head: c.numClasses > 0 ? [t2('head.weight'), t1('head.bias')] : undefined,
+  };
+}
+
+export function disposeWeights(tf: TF, w: TfWeights): void {
+  const all: tfc.Tensor[] = [w.clsToken, w.posEmbed, w.patchFilter, w.patchBias, ...w.norm, ...(w.head ?? [])];
+  for (const b of w.blocks) all.push(...b.norm1, b.qkvW, b.qkvB, b.projW, b.projB, ...b.norm2, b.fc1W, b.fc1B, b.fc2W, b.fc2B);
+  tf.dispose(all);
+}
+
+/** LayerNorm over the last axis: biased variance, two passes, as torch.nn.LayerNorm. */
+function layerNorm(tf: TF, x: tfc.Tensor2D, [g, b]: [tfc.Tensor1D, tfc.Tensor1D], eps: number): tfc.Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), -1, true);
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as tfc.Tensor2D;
+}
+
+/** x W^T + b with W in PyTorch's [out, in] layout. */
+function linear(tf: TF, x: tfc.Tensor2D, w: tfc.Tensor2D, b: tfc.Tensor1D): tfc.Tensor2D {
+  return tf.add(tf.matMul(x, w, false, true), b);
+}
+
+function gelu(tf: TF, x: tfc.Tensor2D, kind: ViTConfig['hiddenAct']): tfc.Tensor2D {
+  if (kind === 'gelu') return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as tfc.Tensor2D;
+  // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tfc.Tensor2D;
+}
+
+/**
+ * pixels [B, C, H, W] -> logits [B, K] (or class-token features [B, D] without a head).
+ * Call inside tf.tidy.
+ */
+export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D): tfc.Tensor2D {
+  const [B, , H, W] = pixels.shape;
+  const D = c.hiddenSize;
+  const heads = c.numHeads;
+  const hd = D / heads;
+  const P = c.patchSize;
+  const N = 1 + (H / P) * (W / P);
+
+  // Patch embedding: a stride-P convolution, NHWC, giving patches in row-major grid order.
+  const nhwc = tf.transpose(pixels, [0, 2, 3, 1]);
+  const patches = tf.reshape(tf.add(tf.conv2d(nhwc as tfc.Tensor4D, w.patchFilter, P, 'valid'), w.patchBias), [B, N - 1, D]);
+  const cls = tf.tile(w.clsToken, [B, 1, 1]);
+  let x: tfc.Tensor2D = tf.reshape(tf.add(tf.concat([cls, patches], 1), w.posEmbed), [B * N, D]);
+
+  const scale = 1 / Math.sqrt(hd);
+  for (const blk of w.blocks) {
+    // Attention: qkv output features are laid out [3][heads][hd].
+    const h = layerNorm(tf, x, blk.norm1, c.layerNormEps);
+    const qkv = tf.reshape(linear(tf, h, blk.qkvW, blk.qkvB), [B, N, 3, heads, hd]);
+    const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])).map((t) => tf.reshape(t, [B * heads, N, hd]) as tfc.Tensor3D);
+    const scores = tf.matMul(tf.mul(q!, scale), k!, false, true);
+    const attn = tf.softmax(scores);
+    const o: tfc.Tensor2D = tf.reshape(tf.transpose(tf.reshape(tf.matMul(attn, v!), [B, heads, N, hd]), [0, 2, 1, 3]), [B * N, D]);
+    x = tf.add(x, linear(tf, o, blk.projW, blk.projB));
+    // MLP
+    const h2 = layerNorm(tf, x, blk.norm2, c.layerNormEps);
+    x = tf.add(x, linear(tf, gelu(tf, linear(tf, h2, blk.fc1W, blk.fc1B), c.hiddenAct), blk.fc2W, blk.fc2B));
+  }
+  const clsOut: tfc.Tensor2D = tf.reshape(tf.slice(tf.reshape(x, [B, N, D]), [0, 0, 0], [B, 1, D]), [B, D]);
+  const feats = layerNorm(tf, clsOut, w.norm, c.layerNormEps);
+  return w.head ? linear(tf, feats, w.head[0], w.head[1]) : feats;
+}

@@ -1,0 +1,83 @@
+/**
+ * InferenceSession on tfjs backends: 'wasm' (XNNPACK, the default on CPU), 'cpu' (plain JS), and
+ * 'tensorflow' (libtensorflow through @tensorflow/tfjs-node or -node-gpu, when the user installed one).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ViTModel } from '../config.js';
+import { outputWidth, type BackendName, type InferenceSession, type SessionOptions } from '../session.js';
+import { disposeWeights, forward, uploadWeights } from './forward.js';
+
+const TFJS_NODE_HINT =
+  'backend "tensorflow" needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1), ' +
+  'which are not dependencies of this package: npm install @tensorflow/tfjs-node (it downloads libtensorflow at install time)';
+
+/** Make `backend` the active tfjs backend of this thread (one per thread: tfjs has a global engine). */
+export async function useTfjsBackend(backend: BackendName, opts: SessionOptions = {}): Promise<void> {
+  if (tf.getBackend() === backend) return;
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (opts.threads) wasm.setThreadsCount(opts.threads);
+  } else if (backend === 'cpu') {
+    await import('@tensorflow/tfjs-backend-cpu');
+  } else if (backend === 'tensorflow') {
+    let loaded = false;
+    for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+      try {
+        await import(pkg);
+        loaded = true;
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw new Error(`${pkg} failed to load: ${(e as Error).message}`);
+      }
+    }
+    if (!loaded) throw new Error(TFJS_NODE_HINT);
+    if (!tf.findBackend('tensorflow')) {
+      throw new Error(`@tensorflow/tfjs-node loaded but registered no "tensorflow" backend with this @tensorflow/tfjs-core ${tf.version_core}: install the same version of both`);
+    }
+  } else {
+    throw new Error(`backend "${backend}" is not a tfjs backend`);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend "${backend}" failed to initialise`);
+  await tf.ready();
+}
+
+class TfjsSession implements InferenceSession {
+  private weights;
+  constructor(
+    readonly backend: BackendName,
+    readonly model: ViTModel,
+  ) {
+    this.weights = uploadWeights(tf, model.config, model.weights);
+  }
+
+  async run(pixels: Float32Array, batch: number): Promise<Float32Array> {
+    const c = this.model.config;
+    const [h, w] = c.imageSize;
+    const expected = batch * c.numChannels * h * w;
+    if (pixels.length !== expected) {
+      throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
+    }
+    const out = tf.tidy(() => forward(tf, c, this.weights, tf.tensor4d(pixels, [batch, c.numChannels, h, w])));
+    try {
+      const data = (await out.data()) as Float32Array;
+      if (data.length !== batch * outputWidth(this.model)) throw new Error('unexpected output size');
+      return data;
+    } finally {
+      out.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    disposeWeights(tf, this.weights);
+  }
+}
+
+export async function createTfjsSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
+  await useTfjsBackend(backend, opts);
+  return new TfjsSession(backend, model);
+}
+
+/** Live tensor count of this thread's tfjs engine (for leak checks). */
+export function tfjsTensorCount(): number {
+  return tf.memory().numTensors;
+}

@@ -1,0 +1,237 @@
+/**
+ * Load a ViT checkpoint directory (or safetensors file) into canonical weights + config.
+ *
+ * Format detection is by tensor names (HF `embeddings.patch_embeddings.*` vs timm `patch_embed.*`); the
+ * format modules in ./formats give the config and the key map, this file checks shapes and assembles.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  posEmbedGrid,
+  sharedFloat32,
+  type PosEmbedResample,
+  type Tensor,
+  type ViTConfig,
+  type ViTModel,
+  type Weights,
+} from '../engine/config.js';
+import { hfSpec, isHfCheckpoint } from './formats/hf.js';
+import { CheckpointMismatchError, UnsupportedCheckpointError, type FormatSpec } from './formats/spec.js';
+import { isTimmCheckpoint, timmSpec } from './formats/timm.js';
+import { resamplePosEmbed } from './pos-embed.js';
+import { openCheckpointFiles, type CheckpointTensors } from './safetensors.js';
+
+export { CheckpointMismatchError, UnsupportedCheckpointError } from './formats/spec.js';
+
+export interface LoadOptions {
+  /** Run at this [height, width] (multiples of the patch size): the position embedding is resampled once, here. */
+  imageSize?: [number, number];
+  /** Resampling convention; defaults to the checkpoint format's own. */
+  posEmbedResample?: PosEmbedResample;
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+/** The directory holding config.json for a checkpoint path (a directory, a .safetensors or an index file). */
+async function modelDir(path: string): Promise<string> {
+  const st = await stat(path).catch(() => {
+    throw new Error(`${path}: no such file or directory`);
+  });
+  return st.isDirectory() ? path : dirname(path);
+}
+
+/** Read config + key map for a checkpoint, without reading tensor data. */
+export async function describeCheckpoint(path: string): Promise<{ dir: string; files: CheckpointTensors; spec: FormatSpec }> {
+  const dir = await modelDir(path);
+  const files = await openCheckpointFiles(path);
+  const names = files.names();
+  const cfg = await readJson(join(dir, 'config.json'));
+  const where = files.files.length === 1 ? files.files[0]! : dir;
+  let spec: FormatSpec;
+  if (isHfCheckpoint(names)) spec = hfSpec(names, cfg, await readJson(join(dir, 'preprocessor_config.json')), where);
+  else if (isTimmCheckpoint(names)) spec = timmSpec(names, cfg, where);
+  else {
+    const sample = names.slice(0, 4).join(', ');
+    throw new UnsupportedCheckpointError(
+      where,
+      `not a ViT checkpoint this engine knows (expected HF keys "vit.embeddings.patch_embeddings.*" or timm keys "patch_embed.proj.*"; found ${sample}${names.length > 4 ? ', ...' : ''})`,
+    );
+  }
+  checkKeys(spec, names, where);
+  checkShapes(spec, files, where);
+  return { dir, files, spec };
+}
+
+/** Every tensor the key map needs is there, and nothing is left over. */
+function checkKeys(spec: FormatSpec, names: string[], where: string): void {
+  const have = new Set(names);
+  const used = new Set(spec.ignored);
+  const missing: string[] = [];
+  for (const srcs of spec.sources.values()) {
+    for (const s of srcs) {
+      if (have.has(s)) used.add(s);
+      else missing.push(s);
+    }
+  }
+  if (missing.length) {
+    throw new CheckpointMismatchError(where, `missing ${missing.length} tensor(s) for ${spec.config.architecture}: ${list(missing)}`);
+  }
+  const unexpected = names.filter((n) => !used.has(n));
+  if (unexpected.length) {
+    throw new CheckpointMismatchError(
+      where,
+      `unexpected ${unexpected.length} tensor(s) for ${spec.config.architecture} (a variant this engine does not run, or a config that does not match the weights): ${list(unexpected)}`,
+    );
+  }
+}
+
+function list(names: string[]): string {
+  return names.slice(0, 8).join(', ') + (names.length > 8 ? `, ... (${names.length - 8} more)` : '');
+}
+
+/** Shapes of the canonical tensors for a config (PyTorch layouts, see engine/config.ts). */
+export function canonicalShapes(c: ViTConfig): Map<string, number[]> {
+  const D = c.hiddenSize;
+  const [gh, gw] = posEmbedGrid(c);
+  const m = new Map<string, number[]>([
+    ['cls_token', [1, 1, D]],
+    ['pos_embed', [1, 1 + gh * gw, D]],
+    ['patch_embed.proj.weight', [D, c.numChannels, c.patchSize, c.patchSize]],
+    ['patch_embed.proj.bias', [D]],
+    ['norm.weight', [D]],
+    ['norm.bias', [D]],
+  ]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const b = `blocks.${i}.`;
+    for (const n of ['norm1', 'norm2']) {
+      m.set(`${b}${n}.weight`, [D]);
+      m.set(`${b}${n}.bias`, [D]);
+    }
+    m.set(`${b}attn.qkv.weight`, [3 * D, D]);
+    m.set(`${b}attn.qkv.bias`, [3 * D]);
+    m.set(`${b}attn.proj.weight`, [D, D]);
+    m.set(`${b}attn.proj.bias`, [D]);
+    m.set(`${b}mlp.fc1.weight`, [c.mlpDim, D]);
+    m.set(`${b}mlp.fc1.bias`, [c.mlpDim]);
+    m.set(`${b}mlp.fc2.weight`, [D, c.mlpDim]);
+    m.set(`${b}mlp.fc2.bias`, [D]);
+  }
+  if (c.numClasses > 0) {
+    m.set('head.weight', [c.numClasses, D]);
+    m.set('head.bias', [c.numClasses]);
+  }
+  return m;
+}
+
+/** Shape of a canonical tensor assembled from its sources (stacked along dim 0). */
+function assembledShape(shapes: number[][]): number[] {
+  if (shapes.length === 1) return shapes[0]!;
+  return [shapes.reduce((a, s) => a + (s[0] ?? 0), 0), ...shapes[0]!.slice(1)];
+}
+
+function checkShapes(spec: FormatSpec, files: CheckpointTensors, where: string): void {
+  const expected = canonicalShapes(spec.config);
+  for (const [name, srcs] of spec.sources) {
+    const got = assembledShape(srcs.map((s) => files.info(s).shape));
+    // HF stores the class token / position embedding as [1, n, D]; some exports drop the leading 1.
+    const want = expected.get(name)!;
+    const flat = (s: number[]) => s.filter((d, i) => !(d === 1 && i === 0 && s.length === 3)).join('x');
+    if (got.join('x') !== want.join('x') && flat(got) !== flat(want)) {
+      const what = name === 'pos_embed' ? ` (position embedding for a ${posEmbedGrid(spec.config).join('x')} patch grid)` : '';
+      throw new CheckpointMismatchError(
+        where,
+        `tensor ${srcs.join(' + ')} has shape [${got.join(', ')}], expected [${want.join(', ')}]${what} for ${spec.config.architecture} as configured`,
+      );
+    }
+  }
+}
+
+/** Concatenate along dim 0 into one shared array. */
+function stack(parts: Tensor[], shape: number[]): Tensor {
+  if (parts.length === 1) return { shape, data: parts[0]!.data };
+  const out = sharedFloat32(parts.reduce((a, p) => a + p.data.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p.data, o);
+    o += p.data.length;
+  }
+  return { shape, data: out };
+}
+
+/** Load a checkpoint directory or safetensors file into a model ready for any backend. */
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ViTModel> {
+  const { files, spec } = await describeCheckpoint(path);
+  const raw = await files.readAll();
+  const expected = canonicalShapes(spec.config);
+  const weights: Weights = {};
+  for (const [name, srcs] of spec.sources) weights[name] = stack(srcs.map((s) => raw[s]!), expected.get(name)!);
+  // A checkpoint made without qkv bias runs with a zero bias, so every backend has one code path.
+  for (let i = 0; i < spec.config.numLayers; i++) {
+    const n = `blocks.${i}.attn.qkv.bias`;
+    if (!weights[n]) weights[n] = { shape: [3 * spec.config.hiddenSize], data: sharedFloat32(3 * spec.config.hiddenSize) };
+  }
+  let model: ViTModel = { config: spec.config, weights, source: path };
+  if (opts.imageSize) model = withImageSize(model, opts.imageSize, opts.posEmbedResample);
+  return model;
+}
+
+/**
+ * The same model at another input resolution: position embedding resampled (on the CPU, once) with the
+ * checkpoint's convention unless `method` says otherwise. Other weights are shared, not copied.
+ */
+export function withImageSize(model: ViTModel, size: [number, number], method?: PosEmbedResample): ViTModel {
+  const c = model.config;
+  const [h, w] = size;
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h <= 0 || w <= 0 || h % c.patchSize || w % c.patchSize) {
+    throw new Error(`image size ${h}x${w} is not a positive multiple of the patch size ${c.patchSize} (${model.source})`);
+  }
+  if (h === c.imageSize[0] && w === c.imageSize[1]) return model;
+  const oldGrid = posEmbedGrid(c);
+  const newGrid: [number, number] = [h / c.patchSize, w / c.patchSize];
+  const pe = model.weights.pos_embed!;
+  const data = resamplePosEmbed(pe.data, c.hiddenSize, oldGrid, newGrid, method ?? c.posEmbedResample, 1);
+  const preprocess = { ...c.preprocess, size: [h, w] as [number, number] };
+  return {
+    source: model.source,
+    config: { ...c, imageSize: [h, w], preprocess },
+    weights: { ...model.weights, pos_embed: { shape: [1, 1 + newGrid[0] * newGrid[1], c.hiddenSize], data } },
+  };
+}
+
+/** What `vit inspect` prints. */
+export async function inspectCheckpoint(path: string) {
+  const { dir, files, spec } = await describeCheckpoint(path);
+  const dtypes: Record<string, number> = {};
+  let parameters = 0;
+  let bytes = 0;
+  for (const n of files.names()) {
+    const info = files.info(n);
+    dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
+    parameters += info.shape.reduce((a, b) => a * b, 1);
+    bytes += info.end - info.begin;
+  }
+  const { labels, ...config } = spec.config;
+  return {
+    path: dir,
+    files: files.files.map((f) => basename(f)),
+    format: spec.config.format,
+    config: { ...config, labels: labels ? `${labels.length} names (${labels.slice(0, 3).join(', ')}, ...)` : undefined },
+    tensors: files.names().length,
+    parameters,
+    bytes,
+    dtypes,
+    ignoredTensors: spec.ignored,
+  };
+}

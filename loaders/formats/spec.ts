@@ -1,0 +1,32 @@
+import type { ViTConfig } from '../../engine/config.js';
+
+/** What a checkpoint format module gives the loader. */
+export interface FormatSpec {
+  config: ViTConfig;
+  /** Canonical tensor name -> the checkpoint tensors it is made of (several are stacked along dim 0, e.g. q, k, v). */
+  sources: Map<string, string[]>;
+  /** Checkpoint tensors deliberately not used (e.g. the HF pooler). */
+  ignored: string[];
+}
+
+/** A checkpoint this engine cannot run exactly: refused, never run with wrong logits. */
+export class UnsupportedCheckpointError extends Error {
+  constructor(
+    readonly path: string,
+    what: string,
+  ) {
+    super(`${path}: unsupported: ${what}`);
+    this.name = 'UnsupportedCheckpointError';
+  }
+}
+
+/** A checkpoint whose tensors do not fit the architecture its config names. */
+export class CheckpointMismatchError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+    this.name = 'CheckpointMismatchError';
+  }
+}
