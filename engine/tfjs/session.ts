@@ -13,6 +13,8 @@ const TFJS_NODE_HINT =
 
 /** Make `backend` the active tfjs backend of this thread (one per thread: tfjs has a global engine). */
 export async function useTfjsBackend(backend: BackendName, opts: SessionOptions = {}): Promise<void> {
+  // PROD: no debug-mode checks, and no "install tfjs-node" banner from the cpu backend on stderr.
+  tf.env().set('PROD', true);
   if (tf.getBackend() === backend) return;
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');

@@ -1,0 +1,23 @@
+/** `vit inspect`: what a checkpoint is, without running it. */
+import { inspectCheckpoint } from '../loaders/checkpoint.js';
+import { resolveModel } from '../loaders/hub.js';
+
+export async function runInspect(spec: string, json: boolean, log: (s: string) => void = console.log): Promise<void> {
+  const info = await inspectCheckpoint(await resolveModel(spec));
+  if (json) {
+    log(JSON.stringify(info, null, 2));
+    return;
+  }
+  const c = info.config;
+  log(`path        ${info.path}`);
+  log(`files       ${info.files.join(', ')}`);
+  log(`format      ${info.format === 'hf' ? 'Hugging Face transformers' : 'timm'} (${c.architecture})`);
+  log(`layout      ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, MLP ${c.mlpDim}, patch ${c.patchSize}, ${c.numChannels} channels`);
+  log(`input       ${c.imageSize.join('x')} (position embedding resampled ${c.posEmbedResample}-style for other sizes)`);
+  log(`head        ${c.numClasses ? `${c.numClasses} classes${c.labels ? `: ${c.labels}` : ''}` : 'none (features)'}`);
+  log(`numerics    LayerNorm eps ${c.layerNormEps}, ${c.hiddenAct === 'gelu' ? 'exact erf GELU' : 'tanh GELU'}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`);
+  const p = c.preprocess;
+  log(`preprocess  ${p.mode === 'resize' ? `resize to ${p.size.join('x')}` : `resize shortest edge to size/${p.cropPct}, center crop ${p.size.join('x')}`} ${p.interpolation}, mean ${p.mean.join(',')}, std ${p.std.join(',')}`);
+  log(`tensors     ${info.tensors} (${Object.entries(info.dtypes).map(([d, n]) => `${n} ${d}`).join(', ')})${info.ignoredTensors.length ? `, ${info.ignoredTensors.length} unused: ${info.ignoredTensors.join(', ')}` : ''}`);
+  log(`parameters  ${info.parameters.toLocaleString('en-US')} (${(info.bytes / 1e6).toFixed(1)} MB stored)`);
+}

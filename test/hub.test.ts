@@ -1,0 +1,263 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hfCacheDir, isHubId, resolveModel } from '../loaders/hub.js';
+import { commitFromDir, startFakeHub, type FakeCommit, type FakeHub } from './helpers/fake-hub.js';
+
+const MODELS = join(import.meta.dirname, 'fixtures', 'models');
+const TOKEN = 'hf_fake_token_for_tests';
+const single = commitFromDir(join(MODELS, 'hf-tiny'));
+const sharded = commitFromDir(join(MODELS, 'hf-tiny-sharded'));
+
+let hub: FakeHub;
+let tmp: string;
+let cache: string;
+
+beforeAll(async () => {
+  hub = await startFakeHub([
+    { id: 'fake/vit-tiny', branches: { main: single.sha, sharded: sharded.sha } },
+    { id: 'fake/private-vit', branches: { main: single.sha }, isPrivate: true },
+  ], [single, sharded], TOKEN);
+});
+afterAll(() => hub.close());
+
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'vit-hub-'));
+  cache = join(tmp, 'hub');
+  // Isolate from the user's environment: no real token, cache or endpoint can leak in.
+  vi.stubEnv('HF_TOKEN', '');
+  vi.stubEnv('HUGGING_FACE_HUB_TOKEN', '');
+  vi.stubEnv('HF_TOKEN_PATH', join(tmp, 'no-token'));
+  vi.stubEnv('HF_HOME', tmp);
+  vi.stubEnv('HF_HUB_CACHE', cache);
+  vi.stubEnv('HF_HUB_OFFLINE', '');
+  vi.stubEnv('HF_ENDPOINT', hub.url);
+  hub.requests.length = 0;
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const repoDir = (repo = 'fake/vit-tiny') => join(cache, `models--${repo.replace('/', '--')}`);
+/** What Python names a blob: the LFS sha256 for LFS files, else the git blob sha1. */
+const etagOf = (f: { gitOid: string; lfsOid?: string }) => f.lfsOid ?? f.gitOid;
+
+/** The snapshot holds every file of the commit as a relative symlink to its blob, with the served bytes. */
+function expectSnapshot(dir: string, commit: FakeCommit) {
+  expect(dir).toBe(join(repoDir(), 'snapshots', commit.sha));
+  expect(readdirSync(dir).sort()).toEqual([...commit.files.keys()].sort());
+  for (const f of commit.files.values()) {
+    const link = join(dir, f.path);
+    expect(lstatSync(link).isSymbolicLink(), f.path).toBe(true);
+    expect(readlinkSync(link)).toBe(`../../blobs/${etagOf(f)}`);
+    expect(readFileSync(link).equals(f.data), f.path).toBe(true);
+  }
+}
+
+describe('resolveModel from the hub (fake server, real @huggingface/hub client)', () => {
+  it('downloads @main into the Python cache layout: blobs by etag, relative symlinks, refs/main = commit', async () => {
+    const dir = await resolveModel('fake/vit-tiny');
+    expectSnapshot(dir, single);
+    expect(readFileSync(join(repoDir(), 'refs', 'main'), 'utf8')).toBe(single.sha); // bare sha, no newline
+    expect(readdirSync(join(repoDir(), 'blobs')).sort()).toEqual([...single.files.values()].map(etagOf).sort());
+    expect(readdirSync(repoDir()).sort()).toEqual(['blobs', 'refs', 'snapshots']);
+    expect(hub.requests.every((r) => r.authorization === undefined)).toBe(true);
+
+    hub.requests.length = 0;
+    expect(await resolveModel('fake/vit-tiny@main')).toBe(dir);
+    expect(hub.requests).toEqual([]); // a complete cached snapshot costs no request
+  });
+
+  it('downloads a branch with a sharded checkpoint: the index and every shard', async () => {
+    const dir = await resolveModel('fake/vit-tiny@sharded');
+    expectSnapshot(dir, sharded);
+    expect(readFileSync(join(repoDir(), 'refs', 'sharded'), 'utf8')).toBe(sharded.sha);
+    expect(existsSync(join(repoDir(), 'refs', 'main'))).toBe(false);
+  });
+
+  it('downloads a commit sha (as spec suffix or option) without writing a ref, then reuses it offline-free', async () => {
+    const dir = await resolveModel(`fake/vit-tiny@${sharded.sha}`);
+    expectSnapshot(dir, sharded);
+    expect(existsSync(join(repoDir(), 'refs'))).toBe(false); // Python writes no ref for a sha revision
+    hub.requests.length = 0;
+    expect(await resolveModel('fake/vit-tiny', { revision: sharded.sha })).toBe(dir);
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('re-downloads only the missing blob of a partial snapshot', async () => {
+    await resolveModel('fake/vit-tiny@sharded');
+    const shard = 'model-00003-of-00007.safetensors';
+    unlinkSync(join(repoDir(), 'blobs', etagOf(sharded.files.get(shard)!)));
+    hub.requests.length = 0;
+    expectSnapshot(await resolveModel('fake/vit-tiny@sharded'), sharded);
+    const bodyGets = hub.requests.filter((r) => r.method === 'GET' && r.url.includes('/resolve/') && !r.range);
+    expect(bodyGets.map((r) => r.url)).toEqual([`/fake/vit-tiny/resolve/${sharded.sha}/${shard}`]);
+  });
+
+  it('reports per-file progress ending at the file size', async () => {
+    const events: { file: string; loaded: number; total?: number }[] = [];
+    await resolveModel('fake/vit-tiny@sharded', { onProgress: (p) => events.push({ ...p }) });
+    const files = [...new Set(events.map((e) => e.file))].sort();
+    expect(files).toEqual([...sharded.files.keys()].sort());
+    for (const file of files) {
+      const mine = events.filter((e) => e.file === file);
+      const size = sharded.files.get(file)!.data.length;
+      expect(mine[0].loaded).toBe(0);
+      expect(mine.at(-1)).toEqual({ file, loaded: size, total: size });
+      mine.slice(1).forEach((e, i) => expect(e.loaded).toBeGreaterThanOrEqual(mine[i].loaded));
+    }
+  });
+
+  it('offline (HF_HUB_OFFLINE=1 or true) resolves a cached model with zero requests', async () => {
+    const dir = await resolveModel('fake/vit-tiny');
+    for (const value of ['1', 'true']) {
+      vi.stubEnv('HF_HUB_OFFLINE', value);
+      hub.requests.length = 0;
+      expect(await resolveModel('fake/vit-tiny')).toBe(dir);
+      expect(hub.requests).toEqual([]);
+    }
+  });
+
+  it('offline without a cached copy fails naming the model, revision and cache dir', async () => {
+    vi.stubEnv('HF_HUB_OFFLINE', '1');
+    await expect(resolveModel('fake/vit-tiny@sharded')).rejects.toThrow(
+      `Model fake/vit-tiny (revision 'sharded') is not in the cache at ${cache} and HF_HUB_OFFLINE=1`);
+    expect(hub.requests).toEqual([]);
+    // offline option without the env var behaves the same
+    vi.stubEnv('HF_HUB_OFFLINE', '');
+    await expect(resolveModel('fake/vit-tiny', { offline: true })).rejects.toThrow(/is not in the cache/);
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('sends HF_TOKEN as a Bearer token, and a private repo without it gives an error that says so', async () => {
+    await expect(resolveModel('fake/private-vit')).rejects.toThrow(
+      /fake\/private-vit \(revision 'main'\) was not found .* or is private\/gated \(HTTP 401.*set HF_TOKEN/);
+    vi.stubEnv('HF_TOKEN', TOKEN);
+    hub.requests.length = 0;
+    const dir = await resolveModel('fake/private-vit');
+    expect(readFileSync(join(dir, 'config.json')).equals(single.files.get('config.json')!.data)).toBe(true);
+    expect(hub.requests.length).toBeGreaterThan(0);
+    expect(hub.requests.filter((r) => r.authorization !== `Bearer ${TOKEN}`)).toEqual([]);
+  });
+
+  it('reads the token from the login token file, and an explicit token option wins', async () => {
+    writeFileSync(join(tmp, 'token-file'), `${TOKEN}\n`);
+    vi.stubEnv('HF_TOKEN_PATH', join(tmp, 'token-file'));
+    await resolveModel('fake/private-vit');
+    expect(hub.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    rmSync(cache, { recursive: true });
+    await expect(resolveModel('fake/private-vit', { token: 'hf_wrong' })).rejects.toThrow(/HTTP 404: Repository not found\); if it is private or gated, check that your token/);
+  });
+
+  it('reuses a cache laid out by Python huggingface_hub with zero requests', async () => {
+    // Built by hand as huggingface_hub writes it: blobs/<etag>, snapshots/<sha>/<file> -> ../../blobs/<etag>, refs/main.
+    const root = repoDir();
+    mkdirSync(join(root, 'blobs'), { recursive: true });
+    mkdirSync(join(root, 'refs'));
+    mkdirSync(join(root, 'snapshots', single.sha), { recursive: true });
+    writeFileSync(join(root, 'refs', 'main'), single.sha);
+    for (const f of single.files.values()) {
+      writeFileSync(join(root, 'blobs', etagOf(f)), f.data);
+      symlinkSync(`../../blobs/${etagOf(f)}`, join(root, 'snapshots', single.sha, f.path));
+    }
+    const dir = await resolveModel('fake/vit-tiny');
+    expect(hub.requests).toEqual([]);
+    expectSnapshot(dir, single);
+  });
+
+  it('gives clear errors for an unknown repo, an unknown revision and an unreachable hub', async () => {
+    await expect(resolveModel('fake/nope')).rejects.toThrow(/Model fake\/nope \(revision 'main'\) was not found on http:\/\/127\.0\.0\.1:\d+/);
+    vi.stubEnv('HF_TOKEN', TOKEN); // authenticated, the hub answers 404 for a missing repo
+    await expect(resolveModel('fake/nope')).rejects.toThrow(/fake\/nope .* not found .*HTTP 404: Repository not found/);
+    await expect(resolveModel('fake/vit-tiny@v9')).rejects.toThrow(/revision 'v9'\) was not found .*Invalid rev id: v9/);
+
+    const port = await new Promise<number>((ok) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => ok(p));
+      });
+    });
+    await expect(resolveModel('fake/vit-tiny', { hubUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(
+      /Could not reach the Hugging Face Hub at http:\/\/127\.0\.0\.1:\d+ to download fake\/vit-tiny .*ECONNREFUSED.*HF_HUB_OFFLINE=1.*local model directory/);
+    expect(existsSync(join(repoDir('fake/nope')))).toBe(false);
+  });
+});
+
+// Cross-check with the real Python client (not installed in CI): point VIT_HF_PYTHON at a python with huggingface_hub.
+const PYTHON = process.env.VIT_HF_PYTHON ?? 'python3';
+const hasPythonHub = spawnSync(PYTHON, ['-c', 'import huggingface_hub']).status === 0;
+const PY_DOWNLOAD = 'import json,sys\nfrom huggingface_hub import hf_hub_download\n' +
+  'print(json.dumps([hf_hub_download(sys.argv[1], f, revision=sys.argv[2]) for f in sys.argv[3:]]))';
+
+/** Every entry under a repo folder: symlinks by target, files by content, so two caches compare entry for entry. */
+function tree(dir: string, rel = ''): string[] {
+  return readdirSync(join(dir, rel)).sort().flatMap((name) => {
+    const path = join(rel, name);
+    const st = lstatSync(join(dir, path));
+    if (st.isDirectory()) return [`${path}/`, ...tree(dir, path)];
+    if (st.isSymbolicLink()) return [`${path} -> ${readlinkSync(join(dir, path))}`];
+    return [`${path} = ${readFileSync(join(dir, path)).toString('base64').slice(0, 64)}:${st.size}`];
+  });
+}
+
+describe.skipIf(!hasPythonHub)(`interop with Python huggingface_hub (skipped unless ${PYTHON} imports huggingface_hub; set VIT_HF_PYTHON)`, () => {
+  const python = async (cacheDir: string, offline: boolean, revision: string, files: string[]) => {
+    const env = { ...process.env, HF_HUB_CACHE: cacheDir, HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: offline ? '1' : '0',
+      HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1' };
+    const { stdout } = await promisify(execFile)(PYTHON, ['-c', PY_DOWNLOAD, 'fake/vit-tiny', revision, ...files], { env, timeout: 60_000 });
+    return JSON.parse(stdout) as string[];
+  };
+
+  it('Python and this loader write identical caches and each reads the other\'s offline', async () => {
+    const pyCache = join(tmp, 'py-hub');
+    for (const [revision, commit] of [['main', single], ['sharded', sharded]] as const) {
+      await python(pyCache, false, revision, [...commit.files.keys()]);
+      await resolveModel(`fake/vit-tiny@${revision}`);
+    }
+    const pyRepo = join(pyCache, 'models--fake--vit-tiny');
+    expect(tree(repoDir())).toEqual(tree(pyRepo));
+
+    hub.requests.length = 0;
+    expect(await resolveModel('fake/vit-tiny@sharded', { cacheDir: pyCache, offline: true })).toBe(join(pyRepo, 'snapshots', sharded.sha));
+    const fromJsCache = await python(cache, true, 'main', [...single.files.keys()]);
+    expect(fromJsCache).toEqual([...single.files.keys()].map((f) => join(repoDir(), 'snapshots', single.sha, f)));
+    expect(hub.requests).toEqual([]);
+  });
+});
+
+describe('resolveModel with local directories', () => {
+  it('returns a model directory as is', async () => {
+    const dir = join(MODELS, 'hf-tiny');
+    expect(await resolveModel(dir)).toBe(dir);
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('rejects a directory without config.json or safetensors, a file, and a spec that is neither', async () => {
+    await expect(resolveModel(tmp)).rejects.toThrow(`Model directory ${tmp} holds neither config.json nor any .safetensors file`);
+    await expect(resolveModel(join(MODELS, 'hf-tiny', 'config.json'))).rejects.toThrow(/is not a directory/);
+    await expect(resolveModel('./no/such/dir')).rejects.toThrow(/neither an existing directory nor a Hugging Face Hub id/);
+  });
+});
+
+describe('isHubId / hfCacheDir', () => {
+  it('recognises org/name[@revision]', () => {
+    for (const id of ['google/vit-base-patch16-224', 'facebook/deit-tiny-patch16-224@main', 'a/b@refs/pr/1', `x/y@${'a'.repeat(40)}`]) {
+      expect(isHubId(id), id).toBe(true);
+    }
+    for (const s of ['vit', './org/name', '/abs/path', 'a/b/c', '../x', 'a/..', 'org/name@', '~/models/x']) {
+      expect(isHubId(s), s).toBe(false);
+    }
+  });
+
+  it('follows HF_HUB_CACHE, then HF_HOME/hub, then ~/.cache/huggingface/hub', () => {
+    expect(hfCacheDir({ HF_HUB_CACHE: '/c', HF_HOME: '/h' })).toBe('/c');
+    expect(hfCacheDir({ HF_HOME: '/h' })).toBe('/h/hub');
+    expect(hfCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/huggingface/hub');
+    expect(hfCacheDir({})).toBe(join(homedir(), '.cache', 'huggingface', 'hub'));
+  });
+});
