@@ -173,10 +173,12 @@ function stack(parts: Tensor[], shape: number[]): Tensor {
 /** Load a checkpoint directory or safetensors file into a model ready for any backend. */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ViTModel> {
   const { files, spec } = await describeCheckpoint(path);
-  const raw = await files.readAll();
   const expected = canonicalShapes(spec.config);
   const weights: Weights = {};
-  for (const [name, srcs] of spec.sources) weights[name] = stack(srcs.map((s) => raw[s]!), expected.get(name)!);
+  // Only the tensors the key map uses are read: ignored ones (a pooler, an I64 buffer) cost nothing.
+  for (const [name, srcs] of spec.sources) {
+    weights[name] = stack(await Promise.all(srcs.map((s) => files.read(s))), expected.get(name)!);
+  }
   // A checkpoint made without qkv bias runs with a zero bias, so every backend has one code path.
   for (let i = 0; i < spec.config.numLayers; i++) {
     const n = `blocks.${i}.attn.qkv.bias`;
