@@ -48,6 +48,38 @@ program
     await runInspect(model, Boolean(o.json));
   });
 
+program
+  .command('classify')
+  .description('classify images (files and directories), one output record per input in input order')
+  .argument('<paths...>', 'image files and/or directories')
+  .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
+  .addOption(backendOption())
+  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', number('--workers'))
+  .option('--batch-size <n>', 'images per forward pass', number('--batch-size'), 8)
+  .option('--top-k <n>', 'classes to print per image', number('--top-k'), 5)
+  .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
+  .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
+  .option('--no-recursive', 'do not descend into subdirectories')
+  .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'jsonl', 'csv']).default('table'))
+  .option('--output <file>', 'write results here instead of stdout')
+  .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
+  .action(async (paths: string[], o) => {
+    const { runClassify } = await import('./classify.js');
+    const { parseImageSize } = await import('../loaders/index.js');
+    const s = await runClassify({
+      ...o,
+      paths,
+      backend: o.backend as BackendName,
+      imageSize: o.imageSize ? parseImageSize(o.imageSize) : undefined,
+      progress: o.progress === false ? false : undefined,
+    });
+    const rate = s.total / Math.max(s.seconds, 1e-9);
+    console.error(
+      `vit: ${s.total - s.failed}/${s.total} classified, ${s.failed} failed, ${s.seconds.toFixed(1)} s (${rate.toFixed(1)} img/s)${s.interrupted ? ', interrupted' : ''}`,
+    );
+    process.exitCode = s.interrupted ? 130 : s.failed ? 1 : 0;
+  });
+
 program.parseAsync().catch((e: Error) => {
   console.error(`vit: ${e.message}`);
   process.exit(process.exitCode && process.exitCode !== 0 ? process.exitCode : 2);

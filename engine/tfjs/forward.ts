@@ -30,6 +30,11 @@ export interface TfWeights {
 }
 
 export function uploadWeights(tf: TF, c: ViTConfig, w: Weights): TfWeights {
+  // tidy keeps only the returned tensors: the pre-reshape / pre-transpose copies are released.
+  return tf.tidy(() => uploadAll(tf, c, w) as unknown as tfc.TensorContainer) as unknown as TfWeights;
+}
+
+function uploadAll(tf: TF, c: ViTConfig, w: Weights): TfWeights {
   const t = (name: string) => {
     const x = w[name];
     if (!x) throw new Error(`weights: missing ${name}`);
@@ -39,7 +44,6 @@ export function uploadWeights(tf: TF, c: ViTConfig, w: Weights): TfWeights {
   const t2 = (name: string) => t(name) as tfc.Tensor2D;
   const pw = t('patch_embed.proj.weight');
   const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
-  pw.dispose();
   return {
     clsToken: tf.reshape(t('cls_token'), [1, 1, c.hiddenSize]),
     posEmbed: tf.reshape(t('pos_embed'), [1, -1, c.hiddenSize]),

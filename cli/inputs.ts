@@ -1,0 +1,57 @@
+/**
+ * Inputs of `vit classify`, walked lazily: a directory of 100k images starts at once and holds one
+ * directory listing at a time. Order is deterministic (names sorted per directory), so output is too.
+ */
+import { opendir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+
+export interface Input {
+  /** Path to open. */
+  path: string;
+  /** What the output calls it: relative to the directory it was found in, or the argument as given. */
+  display: string;
+}
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.jfif']);
+
+function isImageName(name: string): boolean {
+  const dot = name.lastIndexOf('.');
+  return dot >= 0 && IMAGE_EXTENSIONS.has(name.slice(dot).toLowerCase());
+}
+
+async function* walkDir(root: string, dir: string, recursive: boolean): AsyncGenerator<Input> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for await (const e of await opendir(dir)) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory()) dirs.push(e.name);
+    else if ((e.isFile() || e.isSymbolicLink()) && isImageName(e.name)) files.push(e.name);
+  }
+  files.sort();
+  dirs.sort();
+  for (const f of files) {
+    const p = join(dir, f);
+    yield { path: p, display: relative(root, p) };
+  }
+  if (recursive) for (const d of dirs) yield* walkDir(root, join(dir, d), recursive);
+}
+
+/**
+ * Files named on the command line are always inputs (whatever their extension); directories give
+ * their image files (by extension), recursively unless `recursive` is false. A missing path is an input
+ * that fails, so it is reported like any other bad input.
+ */
+export async function* walkInputs(paths: string[], recursive = true): AsyncGenerator<Input> {
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (st?.isDirectory()) yield* walkDir(p, p, recursive);
+    else yield { path: p, display: p };
+  }
+}
+
+/** Count the inputs (names only) for the progress bar's total; runs beside the real walk. */
+export async function countInputs(paths: string[], recursive = true): Promise<number> {
+  let n = 0;
+  for await (const _ of walkInputs(paths, recursive)) n++;
+  return n;
+}

@@ -1,0 +1,48 @@
+/** Messages between the pool (main thread) and its workers. Plain data: structured-clone friendly. */
+import type { ViTModel } from '../engine/config.js';
+import type { BackendName } from '../engine/session.js';
+
+export interface WorkerInit {
+  /** Weights are views on SharedArrayBuffers: every worker maps the same memory. */
+  model: ViTModel;
+  backend: BackendName;
+  threads?: number;
+  /** GPU backends: adapter index for this worker (one executor per GPU). */
+  gpuIndex?: number;
+}
+
+export interface TopEntry {
+  index: number;
+  label?: string;
+  score: number;
+}
+
+/** One input's outcome; `error` says why it failed (the file is named by the caller). */
+export type FileResult = { top: TopEntry[]; error?: undefined } | { top?: undefined; error: string };
+
+export interface ClassifyTask {
+  kind: 'classify';
+  files: string[];
+  topK: number;
+}
+
+export interface ForwardTask {
+  kind: 'forward';
+  pixels: Float32Array;
+  batch: number;
+}
+
+export interface ClassifyReply {
+  results: FileResult[];
+  /** Milliseconds spent decoding + preprocessing, and in the forward pass. */
+  decodeMs: number;
+  forwardMs: number;
+  deviceMs?: number;
+}
+
+export interface ForwardReply {
+  logits: Float32Array;
+  forwardMs: number;
+  deviceMs?: number;
+  rssMB: number;
+}

@@ -1,0 +1,16 @@
+/** Softmax top-k over one row of logits: the scores `vit classify` prints. */
+import type { TopEntry } from './protocol.js';
+
+export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]): TopEntry[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const idx = Array.from({ length: logits.length }, (_, i) => i);
+  idx.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  return idx.slice(0, Math.min(k, logits.length)).map((i) => ({
+    index: i,
+    ...(labels?.[i] !== undefined ? { label: labels[i] } : {}),
+    score: Number((Math.exp(logits[i]! - max) / sum).toPrecision(6)),
+  }));
+}
