@@ -80,6 +80,62 @@ program
     process.exitCode = s.interrupted ? 130 : s.failed ? 1 : 0;
   });
 
+function numberList(name: string) {
+  return (v: string) => {
+    const xs = v.split(',').map((x) => Number(x.trim()));
+    if (!xs.length || xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new InvalidArgumentError(`${name} takes positive integers, comma-separated`);
+    return xs;
+  };
+}
+
+program
+  .command('bench')
+  .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
+  .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
+  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu)', 'wasm')
+  .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
+  .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
+  .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
+  .option('--warmup <n>', 'untimed batches per worker before timing', number('--warmup'), 1)
+  .option('--iterations <n>', 'timed batches per worker', number('--iterations'))
+  .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
+  .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
+  .option('--images <dir>', 'images for --mode end-to-end')
+  .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .option('--output <file>', 'write the results here instead of stdout')
+  .option('--report <file.html>', 'also write a self-contained HTML report with charts')
+  .action(async (o) => {
+    const { runBench } = await import('../bench/run.js');
+    const { formatCsv, formatJson, formatTable } = await import('../bench/format.js');
+    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
+    for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const report = await runBench({
+      model: o.model,
+      backends,
+      workers: o.workers,
+      batchSizes: o.batchSize,
+      imageSizes: o.imageSize,
+      warmup: o.warmup,
+      iterations: o.iterations ?? (o.duration === undefined ? 10 : undefined),
+      duration: o.duration,
+      mode: o.mode,
+      images: o.images,
+      onResult: (r) =>
+        console.error(
+          `bench: ${r.backend} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
+        ),
+    });
+    const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);
+    const { writeFile } = await import('node:fs/promises');
+    if (o.output) await writeFile(o.output, text);
+    else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    if (o.report) {
+      const { renderHtmlReport } = await import('../bench/report.js');
+      await writeFile(o.report, renderHtmlReport(report));
+      console.error(`bench: report written to ${o.report}`);
+    }
+  });
+
 program.parseAsync().catch((e: Error) => {
   console.error(`vit: ${e.message}`);
   process.exit(process.exitCode && process.exitCode !== 0 ? process.exitCode : 2);

@@ -268,6 +268,20 @@ def make_photos(out, photos_dir, deit_dir, hf_model):
     save_fixture(os.path.join(out, "fixtures", "deit-tiny-photos.safetensors"), px, lg,
                  f"timm {timm.__version__} deit_tiny_patch16_224 + timm eval transform (torch {torch.__version__}, CPU fp32)", files)
 
+    # The same model at 384 (timm resamples the position embedding), on a photo whose label is close at 224.
+    m384 = timm.create_model("deit_tiny_patch16_224", pretrained=False, dynamic_img_size=True).eval()
+    m384.load_state_dict(load_file(os.path.join(deit_dir, "model.safetensors")))
+    tf384 = create_transform(input_size=(3, 384, 384), interpolation=pc["interpolation"], crop_pct=pc["crop_pct"],
+                             crop_mode=pc["crop_mode"], mean=tuple(pc["mean"]), std=tuple(pc["std"]), is_training=False)
+    name = "orange.jpg"
+    px = tf384(Image.open(os.path.join(photos_dir, name)).convert("RGB")).unsqueeze(0)
+    with torch.no_grad():
+        lg = m384(px)
+    v, i = lg.softmax(-1)[0].topk(3)
+    print(f"    {name} at 384: " + ", ".join(f"{a.item()} p={b.item():.3f}" for a, b in zip(i, v)))
+    save_fixture(os.path.join(out, "fixtures", "deit-tiny-orange-384.safetensors"), px, lg,
+                 f"timm {timm.__version__} deit_tiny_patch16_224 dynamic_img_size at 384 + timm eval transform (torch {torch.__version__}, CPU fp32)", [name])
+
 
 def main():
     ap = argparse.ArgumentParser()

@@ -7,8 +7,13 @@ import type { ViTConfig, Weights } from '../config.js';
 
 type TF = typeof tfc;
 
-/** Weights as backend tensors, made once per session. Linear weights stay [out, in] (shared, not transposed). */
+/**
+ * Weights as backend tensors, made once per session. With `transposed`, linear weights are transposed once
+ * to [in, out]: tfjs-wasm runs x·W through XNNPACK (~40 GFLOP/s on one core here) but x·Wᵀ through a generic
+ * loop (~3.5). Without it they stay [out, in] and, on the cpu backend, alias the shared weight memory.
+ */
 export interface TfWeights {
+  transposed: boolean;
   clsToken: tfc.Tensor3D; // [1, 1, D]
   posEmbed: tfc.Tensor3D; // [1, N, D]
   patchFilter: tfc.Tensor4D; // [P, P, C, D] (conv2d NHWC filter layout)
@@ -29,22 +34,39 @@ export interface TfWeights {
   head?: [tfc.Tensor2D, tfc.Tensor1D];
 }
 
-export function uploadWeights(tf: TF, c: ViTConfig, w: Weights): TfWeights {
+export function uploadWeights(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWeights {
   // tidy keeps only the returned tensors: the pre-reshape / pre-transpose copies are released.
-  return tf.tidy(() => uploadAll(tf, c, w) as unknown as tfc.TensorContainer) as unknown as TfWeights;
+  const { transposed: _, ...tensors } = tf.tidy(() => {
+    const { transposed: __, ...all } = uploadAll(tf, c, w, transposed);
+    return all as unknown as tfc.TensorContainer;
+  }) as unknown as TfWeights;
+  return { transposed, ...tensors } as TfWeights;
 }
 
-function uploadAll(tf: TF, c: ViTConfig, w: Weights): TfWeights {
+function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWeights {
   const t = (name: string) => {
     const x = w[name];
     if (!x) throw new Error(`weights: missing ${name}`);
     return tf.tensor(x.data, x.shape, 'float32');
   };
   const t1 = (name: string) => t(name) as tfc.Tensor1D;
-  const t2 = (name: string) => t(name) as tfc.Tensor2D;
+  // Transposed on the JS side through one scratch buffer (tf.tensor copies it into the backend at once), so
+  // neither the backend's memory nor the JS heap ever holds a second copy of the weights.
+  let scratch = new Float32Array(0);
+  const t2 = (name: string) => {
+    const x = w[name];
+    if (!x || x.shape.length !== 2) throw new Error(`weights: missing matrix ${name}`);
+    if (!transposed) return t(name) as tfc.Tensor2D;
+    const [o, i] = x.shape as [number, number];
+    if (scratch.length < o * i) scratch = new Float32Array(o * i);
+    const out = scratch.subarray(0, o * i);
+    for (let r = 0; r < o; r++) for (let c2 = 0; c2 < i; c2++) out[c2 * o + r] = x.data[r * i + c2]!;
+    return tf.tensor2d(out, [i, o]);
+  };
   const pw = t('patch_embed.proj.weight');
   const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
   return {
+    transposed,
     clsToken: tf.reshape(t('cls_token'), [1, 1, c.hiddenSize]),
     posEmbed: tf.reshape(t('pos_embed'), [1, -1, c.hiddenSize]),
     patchFilter,
@@ -83,9 +105,21 @@ function layerNorm(tf: TF, x: tfc.Tensor2D, [g, b]: [tfc.Tensor1D, tfc.Tensor1D]
   return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as tfc.Tensor2D;
 }
 
-/** x W^T + b with W in PyTorch's [out, in] layout. */
-function linear(tf: TF, x: tfc.Tensor2D, w: tfc.Tensor2D, b: tfc.Tensor1D): tfc.Tensor2D {
-  return tf.add(tf.matMul(x, w, false, true), b);
+/** x Wᵀ + b, W stored [in, out] (transposed) or PyTorch's [out, in]. */
+function linear(tf: TF, x: tfc.Tensor2D, [w, b, transposed]: [tfc.Tensor2D, tfc.Tensor1D, boolean]): tfc.Tensor2D {
+  return tf.add(tf.matMul(x, w, false, !transposed), b);
+}
+
+/**
+ * softmax(q kᵀ · scale) v over [B·heads, N, hd]. `perSlice` runs each (image, head) as 2-D matmuls, which
+ * tfjs-wasm sends through XNNPACK (2x its batched-matmul rate); other backends take the batched form.
+ */
+function attention(tf: TF, q: tfc.Tensor3D, k: tfc.Tensor3D, v: tfc.Tensor3D, scale: number, perSlice: boolean): tfc.Tensor3D {
+  if (!perSlice) return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v);
+  const qs = tf.unstack(tf.mul(q, scale));
+  const kts = tf.unstack(tf.transpose(k, [0, 2, 1]));
+  const vs = tf.unstack(v);
+  return tf.stack(qs.map((qi, i) => tf.matMul(tf.softmax(tf.matMul(qi, kts[i]!)), vs[i]!))) as tfc.Tensor3D;
 }
 
 function gelu(tf: TF, x: tfc.Tensor2D, kind: ViTConfig['hiddenAct']): tfc.Tensor2D {
@@ -97,9 +131,9 @@ function gelu(tf: TF, x: tfc.Tensor2D, kind: ViTConfig['hiddenAct']): tfc.Tensor
 
 /**
  * pixels [B, C, H, W] -> logits [B, K] (or class-token features [B, D] without a head).
- * Call inside tf.tidy.
+ * Call inside tf.tidy (the blocks tidy their own intermediates as they go).
  */
-export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D): tfc.Tensor2D {
+export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D, perSliceAttention = false): tfc.Tensor2D {
   const [B, , H, W] = pixels.shape;
   const D = c.hiddenSize;
   const heads = c.numHeads;
@@ -110,24 +144,28 @@ export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D
   // Patch embedding: a stride-P convolution, NHWC, giving patches in row-major grid order.
   const nhwc = tf.transpose(pixels, [0, 2, 3, 1]);
   const patches = tf.reshape(tf.add(tf.conv2d(nhwc as tfc.Tensor4D, w.patchFilter, P, 'valid'), w.patchBias), [B, N - 1, D]);
-  const cls = tf.tile(w.clsToken, [B, 1, 1]);
-  let x: tfc.Tensor2D = tf.reshape(tf.add(tf.concat([cls, patches], 1), w.posEmbed), [B * N, D]);
+  let x: tfc.Tensor2D = tf.tidy(() => tf.reshape(tf.add(tf.concat([tf.tile(w.clsToken, [B, 1, 1]), patches], 1), w.posEmbed), [B * N, D]));
 
   const scale = 1 / Math.sqrt(hd);
   for (const blk of w.blocks) {
-    // Attention: qkv output features are laid out [3][heads][hd].
-    const h = layerNorm(tf, x, blk.norm1, c.layerNormEps);
-    const qkv = tf.reshape(linear(tf, h, blk.qkvW, blk.qkvB), [B, N, 3, heads, hd]);
-    const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])).map((t) => tf.reshape(t, [B * heads, N, hd]) as tfc.Tensor3D);
-    const scores = tf.matMul(tf.mul(q!, scale), k!, false, true);
-    const attn = tf.softmax(scores);
-    const o: tfc.Tensor2D = tf.reshape(tf.transpose(tf.reshape(tf.matMul(attn, v!), [B, heads, N, hd]), [0, 2, 1, 3]), [B * N, D]);
-    x = tf.add(x, linear(tf, o, blk.projW, blk.projB));
-    // MLP
-    const h2 = layerNorm(tf, x, blk.norm2, c.layerNormEps);
-    x = tf.add(x, linear(tf, gelu(tf, linear(tf, h2, blk.fc1W, blk.fc1B), c.hiddenAct), blk.fc2W, blk.fc2B));
+    // One tidy per block: only this block's intermediates are alive at once. (A single tidy over the whole
+    // pass held every block's activations until the end: ~650 MB of wasm heap for DeiT-tiny at batch 4.)
+    const prev = x;
+    x = tf.tidy(() => {
+      // Attention: qkv output features are laid out [3][heads][hd].
+      const h = layerNorm(tf, prev, blk.norm1, c.layerNormEps);
+      const qkv = tf.reshape(linear(tf, h, [blk.qkvW, blk.qkvB, w.transposed]), [B, N, 3, heads, hd]);
+      const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])).map((t) => tf.reshape(t, [B * heads, N, hd]) as tfc.Tensor3D);
+      const a = attention(tf, q!, k!, v!, scale, perSliceAttention);
+      const o: tfc.Tensor2D = tf.reshape(tf.transpose(tf.reshape(a, [B, heads, N, hd]), [0, 2, 1, 3]), [B * N, D]);
+      const y = tf.add(prev, linear(tf, o, [blk.projW, blk.projB, w.transposed])) as tfc.Tensor2D;
+      // MLP
+      const h2 = layerNorm(tf, y, blk.norm2, c.layerNormEps);
+      return tf.add(y, linear(tf, gelu(tf, linear(tf, h2, [blk.fc1W, blk.fc1B, w.transposed]), c.hiddenAct), [blk.fc2W, blk.fc2B, w.transposed])) as tfc.Tensor2D;
+    });
+    prev.dispose();
   }
   const clsOut: tfc.Tensor2D = tf.reshape(tf.slice(tf.reshape(x, [B, N, D]), [0, 0, 0], [B, 1, D]), [B, D]);
   const feats = layerNorm(tf, clsOut, w.norm, c.layerNormEps);
-  return w.head ? linear(tf, feats, w.head[0], w.head[1]) : feats;
+  return w.head ? linear(tf, feats, [w.head[0], w.head[1], w.transposed]) : feats;
 }

@@ -49,7 +49,8 @@ class TfjsSession implements InferenceSession {
     readonly backend: BackendName,
     readonly model: ViTModel,
   ) {
-    this.weights = uploadWeights(tf, model.config, model.weights);
+    // wasm: transposed copies for XNNPACK; cpu/tensorflow: PyTorch layout, aliasing the shared memory on cpu.
+    this.weights = uploadWeights(tf, model.config, model.weights, backend === 'wasm');
   }
 
   async run(pixels: Float32Array, batch: number): Promise<Float32Array> {
@@ -59,7 +60,8 @@ class TfjsSession implements InferenceSession {
     if (pixels.length !== expected) {
       throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
     }
-    const out = tf.tidy(() => forward(tf, c, this.weights, tf.tensor4d(pixels, [batch, c.numChannels, h, w])));
+    const perSlice = this.backend === 'wasm';
+    const out = tf.tidy(() => forward(tf, c, this.weights, tf.tensor4d(pixels, [batch, c.numChannels, h, w]), perSlice));
     try {
       const data = (await out.data()) as Float32Array;
       if (data.length !== batch * outputWidth(this.model)) throw new Error('unexpected output size');

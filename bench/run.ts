@@ -1,0 +1,147 @@
+/**
+ * `vit bench`: images/s and per-batch latency for every combination of backend x workers x batch size x
+ * image size, each on a fresh pool, warm-up excluded. Closed loop: exactly `workers` batches in flight.
+ */
+import { readdir } from 'node:fs/promises';
+import { sharedFloat32, type ViTModel } from '../engine/config.js';
+import { isGpuBackend, type BackendName } from '../engine/session.js';
+import { withImageSize } from '../loaders/checkpoint.js';
+import { openModel } from '../loaders/index.js';
+import { walkInputs } from '../cli/inputs.js';
+import { InferencePool } from '../workers/pool.js';
+import { benchEnvironment } from './environment.js';
+import type { BenchReport, BenchResult } from './types.js';
+
+export interface BenchOptions {
+  model: string;
+  backends: BackendName[];
+  workers: number[];
+  batchSizes: number[];
+  imageSizes: number[];
+  warmup: number;
+  iterations?: number;
+  duration?: number;
+  mode: 'model' | 'end-to-end';
+  images?: string;
+  /** Called after each combination (progress on stderr). */
+  onResult?: (r: BenchResult) => void;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Normalised random pixels on shared memory: workers read them without a copy per batch. */
+function pixelBatch(model: ViTModel, batch: number): Float32Array {
+  const [h, w] = model.config.imageSize;
+  const px = sharedFloat32(batch * model.config.numChannels * h * w);
+  let x = 0x2545f491;
+  for (let i = 0; i < px.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    px[i] = ((x >>> 0) / 4294967296) * 4 - 2;
+  }
+  return px;
+}
+
+async function imageList(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const i of walkInputs([dir])) files.push(i.path);
+  if (!files.length) throw new Error(`--images ${dir}: no image files found (${(await readdir(dir)).length} entries)`);
+  return files;
+}
+
+async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
+  const model = withImageSize(base, [size, size]);
+  const pool = new InferencePool({ model, backend, workers });
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
+  try {
+    await pool.ready();
+    const pixels = o.mode === 'model' ? pixelBatch(model, batch) : undefined;
+    let cursor = 0;
+    const nextFiles = () => Array.from({ length: batch }, () => images![cursor++ % images!.length]!);
+    const one = async (): Promise<{ ms: number; deviceMs?: number }> => {
+      const t0 = performance.now();
+      if (pixels) {
+        const r = await pool.forward(pixels, batch);
+        return { ms: performance.now() - t0, deviceMs: r.deviceMs };
+      }
+      const r = await pool.classify(nextFiles(), 5);
+      const bad = r.results.find((x) => x.error !== undefined);
+      if (bad) throw new Error(`end-to-end: ${bad.error}`);
+      return { ms: performance.now() - t0, deviceMs: r.deviceMs };
+    };
+    // Warm-up: every worker builds its session and runs `warmup` batches.
+    for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: workers }, one));
+
+    const latencies: number[] = [];
+    const device: number[] = [];
+    const target = o.iterations !== undefined ? o.iterations * workers : Infinity;
+    const deadline = o.duration !== undefined ? performance.now() + o.duration * 1000 : Infinity;
+    let started = 0;
+    const t0 = performance.now();
+    const lane = async () => {
+      while (started < target && performance.now() < deadline) {
+        started++;
+        const r = await one();
+        latencies.push(r.ms);
+        if (r.deviceMs !== undefined) device.push(r.deviceMs);
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, lane));
+    const seconds = (performance.now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    device.sort((a, b) => a - b);
+    return {
+      backend,
+      workers,
+      batchSize: batch,
+      imageSize: size,
+      mode: o.mode,
+      imagesPerSecond: (latencies.length * batch) / seconds,
+      latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+      peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,
+      ...(device.length ? { deviceMs: { p50: percentile(device, 50) } } : {}),
+      iterations: latencies.length,
+      images: latencies.length * batch,
+    };
+  } finally {
+    clearInterval(sampler);
+    await pool.close();
+  }
+}
+
+async function gpuName(backends: BackendName[]): Promise<string | undefined> {
+  if (!backends.some(isGpuBackend)) return undefined;
+  try {
+    const { describeAdapter } = (await import('../engine/webgpu/device.js')) as { describeAdapter?: () => Promise<string | undefined> };
+    return describeAdapter ? await describeAdapter() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  if (o.iterations === undefined && o.duration === undefined) throw new Error('bench: give --iterations or --duration');
+  if (o.mode === 'end-to-end' && !o.images) throw new Error('bench: --mode end-to-end needs --images DIR');
+  const base = await openModel(o.model);
+  const images = o.mode === 'end-to-end' ? await imageList(o.images!) : undefined;
+  const environment = benchEnvironment(o.model, await gpuName(o.backends));
+  const c = base.config;
+  environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
+  const results: BenchResult[] = [];
+  for (const backend of o.backends)
+    for (const size of o.imageSizes)
+      for (const batch of o.batchSizes)
+        for (const workers of o.workers) {
+          const r = await runOne(base, backend, workers, batch, size, o, images);
+          results.push(r);
+          o.onResult?.(r);
+        }
+  return { environment, results };
+}
+
