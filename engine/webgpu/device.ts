@@ -1,0 +1,199 @@
+/**
+ * One WebGPU device through Dawn (`webgpu` npm package): instance, adapter and device creation with
+ * the limits the kernels need, loss and error tracking, shader compilation with readable errors.
+ */
+import { create, globals } from 'webgpu';
+
+// Objects returned by create() must stay referenced while their devices live, or the process dies:
+// one per distinct flag set, kept for the life of the process.
+const instances = new Map<string, GPU>();
+
+/** Dawn toggles. Robustness (bounds clamping on every storage access) is off by default: every kernel
+ * here checks its own bounds. VIT_WEBGPU_ROBUST=1 turns it back on. Timestamps are not quantised. */
+function dawnFlags(backend: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  const enable = ['allow_unsafe_apis'];
+  if (env.VIT_WEBGPU_ROBUST !== '1') enable.push('disable_robustness');
+  const flags = [`enable-dawn-features=${enable.join(',')}`, 'disable-dawn-features=timestamp_quantization'];
+  if (backend) flags.push(`backend=${backend}`);
+  return flags;
+}
+
+/** The Dawn instance for a backend ('null' compiles WGSL without a GPU: used to check the kernels). */
+export function gpu(backend?: string): GPU {
+  const flags = dawnFlags(backend);
+  const key = flags.join(' ');
+  let g = instances.get(key);
+  if (!g) {
+    Object.assign(globalThis, globals);
+    g = create(flags);
+    instances.set(key, g);
+  }
+  return g;
+}
+
+export const NO_ADAPTER = 'no WebGPU adapter: needs a GPU with Vulkan (libvulkan1) and its driver';
+
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: GPUAdapterInfo;
+  readonly hasTimestamps: boolean;
+  readonly hasSubgroups: boolean;
+  /** Set once the device is lost; every later use throws. */
+  lostReason: string | undefined;
+  /** Uncaptured errors since the last check (validation/OOM outside an error scope). */
+  readonly errors: string[] = [];
+
+  constructor(device: GPUDevice, info: GPUAdapterInfo) {
+    this.device = device;
+    this.adapterInfo = info;
+    this.hasTimestamps = device.features.has('timestamp-query');
+    this.hasSubgroups = device.features.has('subgroups');
+    void device.lost.then((l) => {
+      this.lostReason = `${l.reason}: ${l.message}`;
+    });
+    const onError = (ev: Event) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? String(ev);
+      this.errors.push(msg);
+      if (this.errors.length > 20) this.errors.shift();
+      process.stderr.write(`engine/webgpu: uncaptured WebGPU error: ${msg}\n`);
+    };
+    if (typeof device.addEventListener === 'function') device.addEventListener('uncapturederror', onError);
+    else (device as unknown as { onuncapturederror: (e: Event) => void }).onuncapturederror = onError;
+  }
+
+  /** Throws a clear error if the device is gone or reported an error since the last check. */
+  check(where: string): void {
+    if (this.lostReason !== undefined) {
+      throw new Error(`engine/webgpu: device lost (${this.lostReason}) during/before ${where}; create a new session`);
+    }
+    if (this.errors.length) {
+      const e = this.errors.splice(0).join('; ');
+      throw new Error(`engine/webgpu: WebGPU error during ${where}: ${e}`);
+    }
+  }
+
+  /** Run `fn` inside validation + out-of-memory error scopes and throw what they caught. */
+  async scoped<T>(where: string, fn: () => T | Promise<T>): Promise<T> {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let out: T;
+    try {
+      out = await fn();
+    } finally {
+      const v = await this.device.popErrorScope();
+      const o = await this.device.popErrorScope();
+      if (v || o) throw new Error(`engine/webgpu: ${where}: ${(v ?? o)!.message}`);
+    }
+    return out;
+  }
+
+  buffer(size: number, usage: number, label?: string): GPUBuffer {
+    // Storage bindings are sized in multiples of 4; keep every buffer at least 16 bytes.
+    return this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 16) * 16), usage, label });
+  }
+
+  /** A storage buffer initialised from `data` (mapped at creation, no staging copy). */
+  upload(data: Float32Array, label?: string, extraUsage = 0): GPUBuffer {
+    const buf = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extraUsage,
+      mappedAtCreation: true,
+      label,
+    });
+    new Float32Array(buf.getMappedRange()).set(data);
+    buf.unmap();
+    return buf;
+  }
+
+  /** Compile a WGSL module; errors come back with line numbers and the offending source lines. */
+  async compile(code: string, label: string): Promise<GPUShaderModule> {
+    // The scope keeps a compile error out of the uncaptured-error log; it is reported below instead.
+    // (push, create and pop run synchronously, so concurrent compiles cannot interleave scopes.)
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label });
+    const scope = this.device.popErrorScope();
+    const info = await module.getCompilationInfo();
+    const scopeError = await scope;
+    const errs = info.messages.filter((m) => m.type === 'error');
+    if (errs.length) {
+      const lines = code.split('\n');
+      const detail = errs
+        .map((m) => `  ${label}:${m.lineNum}:${m.linePos} ${m.message}\n    | ${lines[m.lineNum - 1]?.trim() ?? ''}`)
+        .join('\n');
+      throw new Error(`engine/webgpu: WGSL compilation failed for ${label}:\n${detail}`);
+    }
+    if (scopeError) throw new Error(`engine/webgpu: shader module ${label}: ${scopeError.message}`);
+    return module;
+  }
+
+  /** Compile and create a compute pipeline (async creation rejects with the reason, no error scope needed). */
+  async pipeline(code: string, label: string): Promise<GPUComputePipeline> {
+    const module = await this.compile(code, label);
+    try {
+      return await this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    } catch (e) {
+      throw new Error(`engine/webgpu: pipeline ${label}: ${(e as Error).message}`);
+    }
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+export interface DeviceOptions {
+  gpuIndex?: number;
+  /** Dawn backend name; 'null' gives a device that validates and compiles but runs nothing. */
+  backend?: string;
+}
+
+/** Adapter + device with raised limits. Throws NO_ADAPTER when there is no usable GPU. */
+export async function createGpuContext(opts: DeviceOptions = {}): Promise<GpuContext> {
+  const g = gpu(opts.backend);
+  let adapter: GPUAdapter | null = null;
+  const index = opts.gpuIndex ?? 0;
+  if (index > 0) {
+    // Dawn-node picks adapters by name through create(['adapter=...']); here only the default is reachable.
+    throw new Error(`engine/webgpu: gpuIndex ${index} is not supported (only the default adapter)`);
+  }
+  try {
+    adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (e) {
+    throw new Error(`${NO_ADAPTER} (${(e as Error).message})`);
+  }
+  if (!adapter) throw new Error(NO_ADAPTER);
+  const L = adapter.limits;
+  const want: Record<string, number> = {
+    maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+    maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+    maxBufferSize: L.maxBufferSize,
+    maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+    maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+  };
+  const features: GPUFeatureName[] = [];
+  for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
+  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: want });
+  const info = adapter.info;
+  return new GpuContext(device, info);
+}
+
+/** Adapter description for reports: vendor/architecture/device/description, features, limits. */
+export async function describeAdapter(backend?: string): Promise<Record<string, unknown> | undefined> {
+  const adapter = await gpu(backend).requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) return undefined;
+  const limits: Record<string, number> = {};
+  for (const k in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[k];
+    if (typeof v === 'number') limits[k] = v;
+  }
+  const i = adapter.info;
+  return {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+    features: [...adapter.features].sort(),
+    limits,
+  };
+}

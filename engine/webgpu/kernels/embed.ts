@@ -1,0 +1,76 @@
+/**
+ * Patch embedding around the GEMM, and the token sequence assembly.
+ *
+ *  im2col: pixels [B, C, H, W] -> patches [B*gh*gw, C*P*P], column c*P*P + y*P + x (the flattening of
+ *          a conv weight [D, C, P, P]), so patch_embed is the GEMM patches · W^T + b.
+ *  embed:  x[b, 0] = cls + pos[0];  x[b, 1 + p] = patchOut[b*gh*gw + p] + pos[1 + p]   (vec4 along D).
+ *
+ * Both are element-wise over a flat index, 256 threads a workgroup on a 2-D grid (gridX workgroups
+ * a row) since B*N*D/4 can exceed 65535 workgroups: i = (wg.y * gridX + wg.x) * 256 + lid.
+ */
+
+export const ELEMENTWISE_THREADS = 256;
+
+/** Workgroup grid [x, y] covering `count` threads of ELEMENTWISE_THREADS-wide workgroups (or rows of 1). */
+export function grid2d(workgroups: number): [number, number] {
+  const x = Math.max(1, Math.min(workgroups, 65535));
+  return [x, Math.ceil(workgroups / x)];
+}
+
+export function im2colKernel(C: number, H: number, W: number, P: number): string {
+  const gh = Math.floor(H / P);
+  const gw = Math.floor(W / P);
+  const K = C * P * P;
+  return /* wgsl */ `
+struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(2) var<uniform> P: Params;
+
+@compute @workgroup_size(${ELEMENTWISE_THREADS})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let e = (wg.y * P.gridX + wg.x) * ${ELEMENTWISE_THREADS}u + lid;
+  if (e >= P.total) { return; }
+  let row = e / ${K}u;
+  let col = e % ${K}u;
+  let b = row / ${gh * gw}u;
+  let p = row % ${gh * gw}u;
+  let py = p / ${gw}u;
+  let px = p % ${gw}u;
+  let c = col / ${P * P}u;
+  let r = col % ${P * P}u;
+  let y = py * ${P}u + r / ${P}u;
+  let x = px * ${P}u + r % ${P}u;
+  Y[e] = X[((b * ${C}u + c) * ${H}u + y) * ${W}u + x];
+}
+`;
+}
+
+export function embedKernel(N: number, D: number): string {
+  const D4 = D / 4;
+  return /* wgsl */ `
+struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
+@group(0) @binding(0) var<storage, read> PE: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> cls: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> pos: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> X: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> P: Params;
+
+@compute @workgroup_size(${ELEMENTWISE_THREADS})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let e = (wg.y * P.gridX + wg.x) * ${ELEMENTWISE_THREADS}u + lid;
+  if (e >= P.total) { return; }
+  let tokRow = e / ${D4}u;       // b * N + t
+  let d = e % ${D4}u;
+  let b = tokRow / ${N}u;
+  let t = tokRow % ${N}u;
+  var v: vec4<f32>;
+  if (t == 0u) {
+    v = cls[d];
+  } else {
+    v = PE[(b * ${N - 1}u + t - 1u) * ${D4}u + d];
+  }
+  X[e] = v + pos[t * ${D4}u + d];
+}
+`;
+}

@@ -1,0 +1,248 @@
+/**
+ * The forward pass for one batch size, built once: activation buffers, bind groups, uniforms and the
+ * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
+ * around it when the device has them), copies the output to a staging buffer and maps it.
+ */
+import type { ViTModel } from '../config.js';
+import type { GpuContext } from './device.js';
+import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
+import type { GemmEpilogue } from './kernels/gemm.js';
+import { chooseGemmTile, type KernelCache } from './kernels/index.js';
+import type { LinearBuffers, ModelBuffers } from './weights.js';
+
+interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number, number];
+}
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
+
+/** Bytes of the largest activation buffer per image: bounds the batch one plan can bind. */
+export function bytesPerImage(model: ViTModel): number {
+  const c = model.config;
+  const [H, W] = c.imageSize;
+  const np = Math.floor(H / c.patchSize) * Math.floor(W / c.patchSize);
+  const N = np + 1;
+  return 4 * Math.max(N * c.mlpDim, N * 3 * c.hiddenSize, np * c.numChannels * c.patchSize ** 2, c.numChannels * H * W);
+}
+
+export class Plan {
+  private readonly dispatches: Dispatch[] = [];
+  private readonly owned: GPUBuffer[] = [];
+  private readonly pixels: GPUBuffer;
+  private readonly output: GPUBuffer;
+  private readonly staging: GPUBuffer;
+  private readonly outBytes: number;
+  private readonly query?: { set: GPUQuerySet; resolve: GPUBuffer; staging: GPUBuffer };
+  private readonly uniformData: ArrayBuffer;
+  private uniformCount = 0;
+  private readonly uniform: GPUBuffer;
+  lastDeviceMs: number | undefined;
+  /** Host-side split of the last run (ms): pixel upload call, encode + submit, wait for the mapped result. */
+  lastHostMs: { upload: number; submit: number; wait: number } | undefined;
+  private firstRun = true;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly batch: number,
+    readonly model: ViTModel,
+    maxDispatches: number,
+  ) {
+    const c = model.config;
+    const [H, W] = c.imageSize;
+    this.pixels = this.buf(batch * c.numChannels * H * W * 4, 'pixels', GPUBufferUsage.COPY_DST);
+    const outWidth = c.numClasses > 0 ? c.numClasses : c.hiddenSize;
+    this.outBytes = batch * outWidth * 4;
+    this.output = this.buf(this.outBytes, 'output', GPUBufferUsage.COPY_SRC);
+    this.staging = this.own(ctx.buffer(this.outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'output staging'));
+    this.uniformData = new ArrayBuffer(maxDispatches * UNIFORM_SLOT);
+    this.uniform = this.own(ctx.buffer(this.uniformData.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'params'));
+    if (ctx.hasTimestamps) {
+      this.query = {
+        set: ctx.device.createQuerySet({ type: 'timestamp', count: 2 }),
+        resolve: this.own(ctx.buffer(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'timestamps')),
+        staging: this.own(ctx.buffer(16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'timestamps staging')),
+      };
+    }
+  }
+
+  private own(b: GPUBuffer): GPUBuffer {
+    this.owned.push(b);
+    return b;
+  }
+
+  private buf(bytes: number, label: string, extra = 0): GPUBuffer {
+    return this.own(this.ctx.buffer(bytes, GPUBufferUsage.STORAGE | extra, label));
+  }
+
+  /** Reserve a 256-byte uniform slot holding four u32 (or f32 by bit pattern). */
+  private params(values: number[]): GPUBufferBinding {
+    const off = this.uniformCount++ * UNIFORM_SLOT;
+    if (off >= this.uniformData.byteLength) throw new Error('engine/webgpu/plan.ts: uniform slots exhausted');
+    new Uint32Array(this.uniformData, off, 4).set(values);
+    return { buffer: this.uniform, offset: off, size: 16 };
+  }
+
+  private add(label: string, pipeline: GPUComputePipeline, resources: (GPUBuffer | GPUBufferBinding)[], grid: number[]): void {
+    const entries = resources.map((r, i) => ({ binding: i, resource: 'buffer' in r ? r : { buffer: r } }));
+    const bindGroup = this.ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label });
+    this.dispatches.push({ label, pipeline, bindGroup, grid: [grid[0] ?? 1, grid[1] ?? 1, grid[2] ?? 1] });
+  }
+
+  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number): Promise<Plan> {
+    const c = model.config;
+    const layersDispatches = 7 * c.numLayers + 6; // upper bound on uniform slots
+    const plan = new Plan(ctx, batch, model, layersDispatches);
+    try {
+      await ctx.scoped(`building the plan for batch ${batch}`, async () => {
+        await plan.record(kernels, weights);
+        ctx.device.queue.writeBuffer(plan.uniform, 0, plan.uniformData, 0, plan.uniformCount * UNIFORM_SLOT);
+      });
+    } catch (e) {
+      plan.destroy();
+      throw e;
+    }
+    return plan;
+  }
+
+  private async record(kernels: KernelCache, wb: ModelBuffers): Promise<void> {
+    const c = this.model.config;
+    const B = this.batch;
+    const D = c.hiddenSize;
+    const P = c.patchSize;
+    const [H, W] = c.imageSize;
+    const gh = Math.floor(H / P);
+    const gw = Math.floor(W / P);
+    const np = gh * gw;
+    const N = np + 1;
+    const Kp = c.numChannels * P * P;
+    const T = B * N;
+    const f4 = 4;
+
+    // Activations. patches (im2col output) lives in the MLP hidden buffer and the patch GEMM output in
+    // the attention output buffer: both are dead by the time those are first written.
+    const x = this.buf(T * D * f4, 'x');
+    const h = this.buf(T * D * f4, 'ln out');
+    const qkv = this.buf(T * 3 * D * f4, 'qkv');
+    const ao = this.buf(T * D * f4, 'attn out');
+    const hidBytes = T * c.mlpDim * f4;
+    const colBytes = B * np * Kp * f4;
+    const hid = this.buf(Math.max(hidBytes, colBytes), 'mlp hidden');
+    const cols: GPUBufferBinding = { buffer: hid, offset: 0, size: colBytes };
+    const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * f4 };
+    const headless = !wb.head;
+    const feat = headless ? this.output : this.buf(B * D * f4, 'cls features');
+
+    const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue) => {
+      const tile = chooseGemmTile(M, lin.N);
+      const k = await kernels.gemm(lin.K, lin.N, epi, tile);
+      this.add(label, k.pipeline, [A, lin.w, lin.b, C, this.params([M, 0, 0, 0])], k.kernel.grid(M));
+    };
+    const elementwise = (count: number) => {
+      const [gx, gy] = grid2d(Math.ceil(count / ELEMENTWISE_THREADS));
+      return { grid: [gx, gy], gx };
+    };
+
+    const ln = await kernels.layerNorm(D, c.layerNormEps);
+    const act: GemmEpilogue = c.hiddenAct === 'gelu_tanh' ? 'bias-gelu-tanh' : 'bias-gelu';
+    const [im2col, embed, attn] = await Promise.all([
+      kernels.im2col(c.numChannels, H, W, P),
+      kernels.embed(N, D),
+      kernels.attention(N, D, c.numHeads),
+    ]);
+
+    {
+      const total = B * np * Kp;
+      const { grid, gx } = elementwise(total);
+      this.add('im2col', im2col.pipeline, [this.pixels, cols, this.params([total, gx, 0, 0])], grid);
+    }
+    await gemm('patch_embed', cols, wb.patch, pe, B * np, 'bias');
+    {
+      const total = (T * D) / 4;
+      const { grid, gx } = elementwise(total);
+      this.add('embed', embed.pipeline, [pe, wb.cls, wb.pos, x, this.params([total, gx, 0, 0])], grid);
+    }
+    const lnRows = (label: string, src: GPUBuffer, g: GPUBuffer, b: GPUBuffer, dst: GPUBuffer, rows: number, inStride: number) => {
+      const [gx, gy] = grid2d(rows);
+      this.add(label, ln.pipeline, [src, g, b, dst, this.params([rows, inStride, D / 4, gx])], [gx, gy]);
+    };
+    for (let i = 0; i < wb.layers.length; i++) {
+      const L = wb.layers[i]!;
+      lnRows(`blocks.${i}.norm1`, x, L.norm1.g, L.norm1.b, h, T, D / 4);
+      await gemm(`blocks.${i}.attn.qkv`, h, L.qkv, qkv, T, 'bias');
+      this.add(`blocks.${i}.attn`, attn.pipeline, [qkv, ao], attn.kernel.grid(B));
+      await gemm(`blocks.${i}.attn.proj`, ao, L.proj, x, T, 'bias-residual');
+      lnRows(`blocks.${i}.norm2`, x, L.norm2.g, L.norm2.b, h, T, D / 4);
+      await gemm(`blocks.${i}.mlp.fc1`, h, L.fc1, hid, T, act);
+      await gemm(`blocks.${i}.mlp.fc2`, hid, L.fc2, x, T, 'bias-residual');
+    }
+    // Final norm on the class token of each image only (row stride N*D), then the head.
+    lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);
+    if (wb.head) await gemm('head', feat, wb.head, this.output, B, 'bias');
+  }
+
+  /** One forward pass; `pixels` holds exactly batch images. */
+  async run(pixels: Float32Array): Promise<Float32Array> {
+    const ctx = this.ctx;
+    ctx.check(`batch ${this.batch}`);
+    const dev = ctx.device;
+    // Dawn may not accept views on SharedArrayBuffer for writeBuffer: copy those.
+    const h0 = performance.now();
+    const src = pixels.buffer instanceof SharedArrayBuffer ? new Float32Array(pixels) : pixels;
+    dev.queue.writeBuffer(this.pixels, 0, src.buffer, src.byteOffset, src.byteLength);
+    const h1 = performance.now();
+
+    const enc = dev.createCommandEncoder({ label: `vit batch ${this.batch}` });
+    const pass = enc.beginComputePass(
+      this.query ? { timestampWrites: { querySet: this.query.set, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+    );
+    for (const d of this.dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
+    }
+    pass.end();
+    enc.copyBufferToBuffer(this.output, 0, this.staging, 0, this.outBytes);
+    if (this.query) {
+      enc.resolveQuerySet(this.query.set, 0, 2, this.query.resolve, 0);
+      enc.copyBufferToBuffer(this.query.resolve, 0, this.query.staging, 0, 16);
+    }
+    const submit = () => dev.queue.submit([enc.finish()]);
+    if (this.firstRun) {
+      await ctx.scoped(`first run of batch ${this.batch}`, submit);
+      this.firstRun = false;
+    } else submit();
+
+    const h2 = performance.now();
+    const maps = [this.staging.mapAsync(GPUMapMode.READ)];
+    if (this.query) maps.push(this.query.staging.mapAsync(GPUMapMode.READ));
+    try {
+      await Promise.all(maps);
+    } catch (e) {
+      ctx.check(`batch ${this.batch}`);
+      throw new Error(`engine/webgpu: reading results of batch ${this.batch} failed: ${(e as Error).message}`);
+    }
+    this.lastHostMs = { upload: h1 - h0, submit: h2 - h1, wait: performance.now() - h2 };
+    const out = new Float32Array(this.staging.getMappedRange(0, this.outBytes).slice(0));
+    this.staging.unmap();
+    if (this.query) {
+      const t = new BigUint64Array(this.query.staging.getMappedRange(0, 16).slice(0));
+      this.query.staging.unmap();
+      this.lastDeviceMs = t[1]! > t[0]! ? Number(t[1]! - t[0]!) / 1e6 : undefined;
+    }
+    ctx.check(`batch ${this.batch}`);
+    return out;
+  }
+
+  /** Labels and grids of the recorded dispatches (for reports and tests). */
+  describe(): { label: string; grid: [number, number, number] }[] {
+    return this.dispatches.map((d) => ({ label: d.label, grid: d.grid }));
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+    this.query?.set.destroy();
+  }
+}
