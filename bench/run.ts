@@ -1,6 +1,7 @@
 /**
  * `vit bench`: images/s and per-batch latency for every combination of backend x workers x batch size x
- * image size, each on a fresh pool, warm-up excluded. Closed loop: exactly `workers` batches in flight.
+ * image size, each on a fresh pool, warm-up excluded. Closed loop: `pool.concurrency` batches in flight
+ * (one per CPU worker, two per GPU worker).
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../engine/config.js';
@@ -23,6 +24,8 @@ export interface BenchOptions {
   duration?: number;
   mode: 'model' | 'end-to-end';
   images?: string;
+  /** GPU backends, end-to-end: decode-only workers feeding the GPU worker(s). */
+  preprocessWorkers?: number;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -56,7 +59,7 @@ async function imageList(dir: string): Promise<string[]> {
 
 async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
-  const pool = new InferencePool({ model, backend, workers });
+  const pool = new InferencePool({ model, backend, workers, preprocessWorkers: o.preprocessWorkers });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -76,11 +79,12 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
       return { ms: performance.now() - t0, deviceMs: r.deviceMs };
     };
     // Warm-up: every worker builds its session and runs `warmup` batches.
-    for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: workers }, one));
+    const lanes = pool.concurrency;
+    for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: lanes }, one));
 
     const latencies: number[] = [];
     const device: number[] = [];
-    const target = o.iterations !== undefined ? o.iterations * workers : Infinity;
+    const target = o.iterations !== undefined ? o.iterations * lanes : Infinity;
     const deadline = o.duration !== undefined ? performance.now() + o.duration * 1000 : Infinity;
     let started = 0;
     const t0 = performance.now();
@@ -92,7 +96,7 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
         if (r.deviceMs !== undefined) device.push(r.deviceMs);
       }
     };
-    await Promise.all(Array.from({ length: workers }, lane));
+    await Promise.all(Array.from({ length: lanes }, lane));
     const seconds = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);

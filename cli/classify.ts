@@ -19,6 +19,7 @@ export interface ClassifyOptions {
   model: string;
   backend: BackendName;
   workers?: number;
+  preprocessWorkers?: number;
   batchSize: number;
   topK: number;
   imageSize?: [number, number];
@@ -45,7 +46,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     posEmbedResample: o.posEmbed,
     hub: { onProgress: showProgress ? downloadProgress() : undefined },
   });
-  const pool = new InferencePool({ model, backend: o.backend, workers: o.workers });
+  const pool = new InferencePool({ model, backend: o.backend, workers: o.workers, preprocessWorkers: o.preprocessWorkers });
   const out: WriteStream | NodeJS.WriteStream = o.output ? createWriteStream(o.output) : process.stdout;
   const write = async (s: string) => {
     if (!out.write(`${s}\n`)) await once(out, 'drain');
@@ -74,7 +75,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   }
 
   // Batches are made in input order on this thread, so results do not depend on the worker count.
-  const maxInFlight = Math.max(2, pool.workers * 2);
+  const maxInFlight = Math.max(2, pool.concurrency * 2);
   const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: FileResult[] }>>();
   const done = new Map<number, { inputs: Input[]; results: FileResult[] }>();
   let nextToWrite = 0;

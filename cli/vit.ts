@@ -56,6 +56,7 @@ program
   .addOption(backendOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', number('--workers'))
   .option('--batch-size <n>', 'images per forward pass', number('--batch-size'), 8)
+  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU workers feeding the GPU worker(s) (default 0: GPU workers decode)', number('--preprocess-workers'))
   .option('--top-k <n>', 'classes to print per image', number('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
@@ -101,6 +102,7 @@ program
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
+  .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s)', number('--preprocess-workers'))
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--output <file>', 'write the results here instead of stdout')
   .option('--report <file.html>', 'also write a self-contained HTML report with charts')
@@ -120,6 +122,7 @@ program
       duration: o.duration,
       mode: o.mode,
       images: o.images,
+      preprocessWorkers: o.preprocessWorkers,
       onResult: (r) =>
         console.error(
           `bench: ${r.backend} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,

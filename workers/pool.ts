@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ViTModel } from '../engine/config.js';
 import { isGpuBackend, type BackendName } from '../engine/session.js';
-import type { ClassifyReply, FileResult, ForwardReply, WorkerInit } from './protocol.js';
+import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
+import { resultsFromSlots } from './scores.js';
 
 export interface PoolOptions {
   model: ViTModel;
@@ -22,6 +23,11 @@ export interface PoolOptions {
   threadsPerWorker?: number;
   /** GPU backends: how many GPUs to spread workers over (worker i uses adapter i % gpus). */
   gpus?: number;
+  /**
+   * GPU backends: decode + preprocess in this many CPU-only workers and hand the pixels to the GPU
+   * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
+   */
+  preprocessWorkers?: number;
 }
 
 /** dist/workers/worker.js, also when this module runs from TypeScript source (tests). */
@@ -38,12 +44,19 @@ export function defaultWorkers(backend: BackendName): number {
 
 export class InferencePool {
   readonly workers: number;
+  /**
+   * Runs each worker keeps in flight: 2 on a GPU (the next batch's upload overlaps the current one's
+   * kernels: ViT-B/16 batch 64 on an H200 went from 737 to 862 img/s), 1 on a CPU core.
+   */
+  readonly inFlightPerWorker: number;
   private readonly pools: Piscina[];
+  private readonly prep?: Piscina;
   private next = 0;
 
   constructor(readonly options: PoolOptions) {
     this.workers = options.workers ?? defaultWorkers(options.backend);
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`--workers must be a positive integer, got ${options.workers}`);
+    this.inFlightPerWorker = isGpuBackend(options.backend) ? 2 : 1;
     const filename = workerFile();
     // One Piscina per GPU (workers pinned to their adapter); one for all CPU workers.
     const groups = isGpuBackend(options.backend) ? Math.max(1, Math.min(options.gpus ?? 1, this.workers)) : 1;
@@ -56,11 +69,19 @@ export class InferencePool {
         minThreads: n,
         maxThreads: n,
         idleTimeout: Infinity,
-        // Keep every worker busy while the next batch is handed over.
-        concurrentTasksPerWorker: 1,
+        concurrentTasksPerWorker: this.inFlightPerWorker,
         maxQueue: 'auto',
       });
     });
+    this.prep = InferencePool.makePrep(options, filename);
+  }
+
+  /** Decode-only workers, when the options ask for them on a GPU backend. */
+  static makePrep(options: PoolOptions, filename: string): Piscina | undefined {
+    const n = options.preprocessWorkers ?? 0;
+    if (!isGpuBackend(options.backend) || n <= 0) return undefined;
+    const init: WorkerInit = { model: options.model, backend: 'none' };
+    return new Piscina({ filename, workerData: init, minThreads: n, maxThreads: n, idleTimeout: Infinity, concurrentTasksPerWorker: 1 });
   }
 
   /** Wait until every worker has built its session (so timings and errors start clean). */
@@ -68,6 +89,11 @@ export class InferencePool {
     const tasks: Promise<unknown>[] = [];
     for (const p of this.pools) for (let i = 0; i < p.options.maxThreads; i++) tasks.push(p.run({ kind: 'ready' }));
     await Promise.all(tasks);
+  }
+
+  /** Batches to keep submitted so every worker is busy. */
+  get concurrency(): number {
+    return Math.max(this.workers * this.inFlightPerWorker, this.options.preprocessWorkers ?? 0);
   }
 
   private pick(): Piscina {
@@ -81,6 +107,7 @@ export class InferencePool {
     let lastError: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
+        if (this.prep) return await this.classifyFed(files, topK);
         return (await this.pick().run({ kind: 'classify', files, topK })) as ClassifyReply;
       } catch (e) {
         lastError = e; // the worker died or its session failed (device lost, out of memory): retry once
@@ -91,6 +118,16 @@ export class InferencePool {
     return { results, decodeMs: 0, forwardMs: 0 };
   }
 
+  /** Decode-only workers make the pixels; a GPU worker runs them. */
+  private async classifyFed(files: string[], topK: number): Promise<ClassifyReply> {
+    const p = (await this.prep!.run({ kind: 'preprocess', files })) as PreprocessReply;
+    const rows = p.slots.filter((s) => 'row' in s).length;
+    const f = rows ? await this.forward(p.pixels, rows) : undefined;
+    const c = this.options.model.config;
+    const width = c.numClasses > 0 ? c.numClasses : c.hiddenSize;
+    return { results: resultsFromSlots(p.slots, f?.logits, width, topK, c.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
+  }
+
   /** Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared. */
   async forward(pixels: Float32Array, batch: number): Promise<ForwardReply> {
     const transfer = pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
@@ -98,6 +135,6 @@ export class InferencePool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.pools.map((p) => p.destroy()));
+    await Promise.all([...this.pools, ...(this.prep ? [this.prep] : [])].map((p) => p.destroy()));
   }
 }

@@ -5,7 +5,8 @@ import type { BackendName } from '../engine/session.js';
 export interface WorkerInit {
   /** Weights are views on SharedArrayBuffers: every worker maps the same memory. */
   model: ViTModel;
-  backend: BackendName;
+  /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
+  backend: BackendName | 'none';
   threads?: number;
   /** GPU backends: adapter index for this worker (one executor per GPU). */
   gpuIndex?: number;
@@ -24,6 +25,20 @@ export interface ClassifyTask {
   kind: 'classify';
   files: string[];
   topK: number;
+}
+
+/** Decode + preprocess only: pixels for the files that worked, errors for the others. */
+export interface PreprocessTask {
+  kind: 'preprocess';
+  files: string[];
+}
+
+export interface PreprocessReply {
+  /** [good files, C, H, W] on shared memory. */
+  pixels: Float32Array;
+  /** Per input: index into the batch, or the error. */
+  slots: ({ row: number } | { error: string })[];
+  decodeMs: number;
 }
 
 export interface ForwardTask {

@@ -1,5 +1,5 @@
 /** Softmax top-k over one row of logits: the scores `vit classify` prints. */
-import type { TopEntry } from './protocol.js';
+import type { FileResult, PreprocessReply, TopEntry } from './protocol.js';
 
 export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]): TopEntry[] {
   let max = -Infinity;
@@ -13,4 +13,15 @@ export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]):
     ...(labels?.[i] !== undefined ? { label: labels[i] } : {}),
     score: Number((Math.exp(logits[i]! - max) / sum).toPrecision(6)),
   }));
+}
+
+/** One result per input of a preprocessed batch: top-k for the rows that ran, the error for the others. */
+export function resultsFromSlots(
+  slots: PreprocessReply['slots'],
+  logits: Float32Array | undefined,
+  width: number,
+  topK: number,
+  labels?: string[],
+): FileResult[] {
+  return slots.map((s) => ('error' in s ? { error: s.error } : { top: softmaxTopK(logits!.subarray(s.row * width, (s.row + 1) * width), topK, labels) }));
 }

@@ -5,20 +5,21 @@
 import { workerData } from 'node:worker_threads';
 import { preprocessImage } from '../engine/preprocess.js';
 import { createSession, outputWidth, type InferenceSession } from '../engine/session.js';
-import type { ClassifyReply, ClassifyTask, FileResult, ForwardReply, ForwardTask, WorkerInit } from './protocol.js';
-import { softmaxTopK } from './scores.js';
+import { sharedFloat32 } from '../engine/config.js';
+import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, PreprocessReply, PreprocessTask, WorkerInit } from './protocol.js';
+import { resultsFromSlots } from './scores.js';
 
 const init = workerData as WorkerInit;
 const { model } = init;
-const sessionReady: Promise<InferenceSession> = createSession(model, init.backend, { threads: init.threads, gpuIndex: init.gpuIndex });
+const sessionReady: Promise<InferenceSession> =
+  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, { threads: init.threads, gpuIndex: init.gpuIndex });
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
 
 /** Test hook: a worker that meets a file whose path contains this marker dies, as a crashing decoder would. */
 const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
 
-async function classify(task: ClassifyTask): Promise<ClassifyReply> {
-  const session = await sessionReady;
+async function preprocess(task: PreprocessTask): Promise<PreprocessReply> {
   const c = model.config;
   const [h, w] = c.imageSize;
   const per = c.numChannels * h * w;
@@ -33,19 +34,23 @@ async function classify(task: ClassifyTask): Promise<ClassifyReply> {
       }
     }),
   );
-  const good = pixels.flatMap((p, i) => (p instanceof Error ? [] : [i]));
-  const batch = new Float32Array(good.length * per);
-  good.forEach((i, j) => batch.set(pixels[i] as Float32Array, j * per));
+  let rows = 0;
+  const slots: PreprocessReply['slots'] = pixels.map((p) => (p instanceof Error ? { error: p.message } : { row: rows++ }));
+  const batch = sharedFloat32(rows * per);
+  pixels.forEach((p, i) => {
+    const s = slots[i]!;
+    if ('row' in s) batch.set(p as Float32Array, s.row * per);
+  });
+  return { pixels: batch, slots, decodeMs: performance.now() - t0 };
+}
+
+async function classify(task: ClassifyTask): Promise<ClassifyReply> {
+  const session = await sessionReady;
+  const p = await preprocess({ kind: 'preprocess', files: task.files });
   const t1 = performance.now();
-  const results: FileResult[] = pixels.map((p) => (p instanceof Error ? { error: p.message } : { top: [] }));
-  if (good.length) {
-    const logits = await session.run(batch, good.length);
-    const k = outputWidth(model);
-    good.forEach((i, j) => {
-      results[i] = { top: softmaxTopK(logits.subarray(j * k, (j + 1) * k), task.topK, c.labels) };
-    });
-  }
-  return { results, decodeMs: t1 - t0, forwardMs: performance.now() - t1, deviceMs: session.lastDeviceMs?.() };
+  const rows = p.slots.filter((s) => 'row' in s).length;
+  const logits = rows ? await session.run(p.pixels, rows) : undefined;
+  return { results: resultsFromSlots(p.slots, logits, outputWidth(model), task.topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: performance.now() - t1, deviceMs: session.lastDeviceMs?.() };
 }
 
 async function forward(task: ForwardTask): Promise<ForwardReply> {
@@ -55,8 +60,10 @@ async function forward(task: ForwardTask): Promise<ForwardReply> {
   return { logits, forwardMs: performance.now() - t0, deviceMs: session.lastDeviceMs?.(), rssMB: process.memoryUsage.rss() / 2 ** 20 };
 }
 
-export default async function run(task: ClassifyTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
+export default async function run(task: ClassifyTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
   if (task.kind === 'classify') return classify(task);
+  if (task.kind === 'preprocess') return preprocess(task);
+  if (init.backend === 'none') return { ready: true };
   if (task.kind === 'forward') return forward(task);
   await sessionReady;
   return { ready: true };

@@ -1,0 +1,50 @@
+// Peers, last step: merge our `vit bench --format json` output with the PyTorch and onnxruntime rows into
+// bench/results/<date>-<gpu>.json (rows {"engine", "batchSize", "imageSize", "imagesPerSecond", "gpu"}) and print
+// a Markdown table for the README.
+//   node bench/peers/combine.mjs --ours ours.json --torch torch.json --ort ort.json --out FILE
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const { values: a } = parseArgs({ options: { ours: { type: 'string' }, torch: { type: 'string' }, ort: { type: 'string' }, out: { type: 'string' } } });
+const read = (f) => JSON.parse(readFileSync(f, 'utf8'));
+const ours = read(a.ours);
+const gpu = ours.environment.gpu ?? 'unknown GPU';
+// Our best worker count per (batch, size), as the peers report their best configuration.
+const best = new Map();
+for (const r of ours.results) {
+  const key = `${r.batchSize}/${r.imageSize}`;
+  if (!best.has(key) || best.get(key).imagesPerSecond < r.imagesPerSecond) best.set(key, r);
+}
+const rows = [...best.values()].map((r) => ({
+  engine: 'vit-webgpu',
+  batchSize: r.batchSize,
+  imageSize: r.imageSize,
+  imagesPerSecond: Math.round(r.imagesPerSecond * 10) / 10,
+  gpu,
+  workers: r.workers,
+  deviceMsP50: r.deviceMs?.p50,
+}));
+for (const f of [a.torch, a.ort]) if (f) for (const r of read(f)) rows.push({ ...r, gpu: r.gpu || gpu });
+writeFileSync(a.out, JSON.stringify(rows, null, 1) + '\n');
+
+const engines = ['vit-webgpu', 'onnxruntime-node-webgpu', 'onnxruntime-node-cpu', 'torch-fp32', 'torch-tf32', 'torch-bf16'];
+const cols = [...new Set(rows.map((r) => `${r.imageSize}/${r.batchSize}`))].sort((x, y) => {
+  const [s1, b1] = x.split('/').map(Number);
+  const [s2, b2] = y.split('/').map(Number);
+  return s1 - s2 || b1 - b2;
+});
+const cell = (e, c) => {
+  const r = rows.find((x) => x.engine === e && `${x.imageSize}/${x.batchSize}` === c);
+  return r ? (r.imagesPerSecond == null ? (r.error ? 'err' : '-') : String(r.imagesPerSecond)) : '';
+};
+console.log(`img/s on ${gpu}, ViT-B/16 (timm vit_base_patch16_224, random weights), columns image size/batch`);
+console.log(`| engine | ${cols.join(' | ')} |`);
+console.log(`| --- | ${cols.map(() => '---:').join(' | ')} |`);
+for (const e of engines) if (rows.some((r) => r.engine === e)) console.log(`| ${e} | ${cols.map((c) => cell(e, c)).join(' | ')} |`);
+const top = (e, s) => Math.max(0, ...rows.filter((r) => r.engine === e && r.imageSize === s && r.imagesPerSecond).map((r) => r.imagesPerSecond));
+for (const s of [224, 384]) {
+  const o = top('vit-webgpu', s);
+  const w = top('onnxruntime-node-webgpu', s);
+  const t = top('torch-fp32', s);
+  if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${w ? (o / w).toFixed(2) : '?'}x best onnxruntime-node-webgpu (${w}), ${t ? ((100 * o) / t).toFixed(0) : '?'}% of torch fp32 (${t})`);
+}
