@@ -22,6 +22,7 @@ const CASES: [model: string, fixture: string][] = [
   ['timm-tiny', 'timm-tiny-384'],
   ['timm-tiny', 'timm-tiny-224x320'],
   ['timm-tiny-f16', 'timm-tiny-f16-224'],
+  ['hf-tiny', 'hf-photos'],
 ];
 const BACKENDS: BackendName[] = ['wasm', 'cpu'];
 
@@ -53,6 +54,11 @@ describe.skipIf(!existsSync(DEIT))('real DeiT-tiny on real photos against timm',
   it.each(BACKENDS)('%s: every logit within 1e-4 and every top-1 agrees', async (backend) => {
     const cmp = await runFixture(DEIT, `${F}/deit-tiny-photos.safetensors`, backend);
     console.log(`${backend} DeiT-tiny photos: max|diff| ${cmp.maxAbsDiff.toExponential(2)}`);
+    expect(cmp.pass).toBe(true);
+  });
+  it.each(BACKENDS)('%s: at 384 (position embedding resampled as timm does) against timm at 384', async (backend) => {
+    const cmp = await runFixture(DEIT, `${F}/deit-tiny-orange-384.safetensors`, backend);
+    console.log(`${backend} DeiT-tiny orange.jpg at 384: max|diff| ${cmp.maxAbsDiff.toExponential(2)}`);
     expect(cmp.pass).toBe(true);
   });
 });
