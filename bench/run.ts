@@ -122,10 +122,12 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
 async function gpuName(backends: BackendName[]): Promise<string | undefined> {
   if (!backends.some(isGpuBackend)) return undefined;
   try {
-    const { describeAdapter } = (await import('../engine/webgpu/device.js')) as { describeAdapter?: () => Promise<string | undefined> };
-    return describeAdapter ? await describeAdapter() : undefined;
-  } catch {
-    return undefined;
+    const { describeAdapter } = await import('../engine/webgpu/device.js');
+    const a = await describeAdapter();
+    if (!a) return 'no WebGPU adapter';
+    return [a.description || a.device, a.vendor && `(${String(a.vendor)}${a.architecture ? ` ${String(a.architecture)}` : ''})`].filter(Boolean).join(' ');
+  } catch (e) {
+    return `WebGPU unavailable: ${(e as Error).message}`;
   }
 }
 
