@@ -9,7 +9,7 @@ import { isGpuBackend, type BackendName } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../cli/inputs.js';
-import { InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import { benchEnvironment } from './environment.js';
 import type { BenchReport, BenchResult } from './types.js';
 
@@ -59,7 +59,8 @@ async function imageList(dir: string): Promise<string[]> {
 
 async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
-  const pool = new InferencePool({ model, backend, workers, preprocessWorkers: o.preprocessWorkers });
+  const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
+  const pool = new InferencePool({ model, backend, workers, preprocessWorkers });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -96,7 +97,10 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
         if (r.deviceMs !== undefined) device.push(r.deviceMs);
       }
     };
-    await Promise.all(Array.from({ length: lanes }, lane));
+    // allSettled: a failing lane must not close the pool under the others' in-flight batches.
+    const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+    const failure = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failure) throw failure.reason;
     const seconds = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);

@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../engine/config.js';
 import type { BackendName } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
-import { InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
 import { countInputs, walkInputs, type Input } from './inputs.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
@@ -46,7 +46,12 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     posEmbedResample: o.posEmbed,
     hub: { onProgress: showProgress ? downloadProgress() : undefined },
   });
-  const pool = new InferencePool({ model, backend: o.backend, workers: o.workers, preprocessWorkers: o.preprocessWorkers });
+  const pool = new InferencePool({
+    model,
+    backend: o.backend,
+    workers: o.workers,
+    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+  });
   const out: WriteStream | NodeJS.WriteStream = o.output ? createWriteStream(o.output) : process.stdout;
   const write = async (s: string) => {
     if (!out.write(`${s}\n`)) await once(out, 'drain');

@@ -5,10 +5,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values: a } = parseArgs({ options: { ours: { type: 'string' }, torch: { type: 'string' }, ort: { type: 'string' }, out: { type: 'string' } } });
+const { values: a } = parseArgs({
+  options: { ours: { type: 'string' }, torch: { type: 'string' }, ort: { type: 'string', multiple: true }, out: { type: 'string' }, gpu: { type: 'string' } },
+});
 const read = (f) => JSON.parse(readFileSync(f, 'utf8'));
 const ours = read(a.ours);
-const gpu = ours.environment.gpu ?? 'unknown GPU';
+const gpu = a.gpu ?? ours.environment.gpu ?? 'unknown GPU';
 // Our best worker count per (batch, size), as the peers report their best configuration.
 const best = new Map();
 for (const r of ours.results) {
@@ -24,7 +26,7 @@ const rows = [...best.values()].map((r) => ({
   workers: r.workers,
   deviceMsP50: r.deviceMs?.p50,
 }));
-for (const f of [a.torch, a.ort]) if (f) for (const r of read(f)) rows.push({ ...r, gpu: r.gpu || gpu });
+for (const f of [a.torch, ...(a.ort ?? [])]) if (f) for (const r of read(f)) if (r.engine) rows.push({ ...r, gpu: r.gpu || gpu });
 writeFileSync(a.out, JSON.stringify(rows, null, 1) + '\n');
 
 const engines = ['vit-webgpu', 'onnxruntime-node-webgpu', 'onnxruntime-node-cpu', 'torch-fp32', 'torch-tf32', 'torch-bf16'];

@@ -11,6 +11,7 @@ import json
 import os
 
 import timm
+from timm.layers import resample_abs_pos_embed
 import torch
 from safetensors.torch import save_file
 
@@ -35,8 +36,14 @@ save_file({"pixel_values": px, "logits": logits.float()}, os.path.join(a.out, "f
           metadata={"source": f"timm {timm.__version__} vit_base_patch16_224 random (torch {torch.__version__}, CPU fp32)"})
 
 for size in (224, 384):
+    # A static model per size: timm's dynamic-size path traces an antialiased bicubic resize, which ONNX
+    # opset 17 cannot express; at 384 the position embedding is resampled once here, as timm's loader does.
+    static = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=1000, img_size=size).eval()
+    sd = dict(model.state_dict())
+    sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], new_size=(size // 16, size // 16), num_prefix_tokens=1)
+    static.load_state_dict(sd)
     dummy = torch.randn(1, 3, size, size)
-    torch.onnx.export(model, (dummy,), os.path.join(a.out, f"vit-b-{size}.onnx"), input_names=["pixel_values"],
+    torch.onnx.export(static, (dummy,), os.path.join(a.out, f"vit-b-{size}.onnx"), input_names=["pixel_values"],
                       output_names=["logits"], dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
                       opset_version=17, dynamo=False)
     print(f"exported vit-b-{size}.onnx", flush=True)

@@ -5,11 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 
-const { values: a } = parseArgs({ options: { dir: { type: 'string' }, out: { type: 'string' }, gpu: { type: 'string', default: '' }, ep: { type: 'string', default: 'webgpu,cpu' } } });
+const { values: a } = parseArgs({
+  options: { dir: { type: 'string' }, out: { type: 'string' }, gpu: { type: 'string', default: '' }, ep: { type: 'string', default: 'webgpu,cpu' }, sizes: { type: 'string', default: '224,384' } },
+});
 const plan = { webgpu: { 224: [1, 16, 64, 128, 256], 384: [1, 16, 64] }, cpu: { 224: [1, 16, 64], 384: [1, 16] } };
 const rows = [];
 for (const ep of a.ep.split(',')) {
-  for (const size of [224, 384]) {
+  for (const size of a.sizes.split(',').map(Number)) {
     let session;
     try {
       session = await ort.InferenceSession.create(`${a.dir}/vit-b-${size}.onnx`, { executionProviders: [ep], graphOptimizationLevel: 'all' });
