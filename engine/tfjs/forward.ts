@@ -20,8 +20,8 @@ export interface TfWeights {
   patchBias: tfc.Tensor1D;
   blocks: {
     norm1: [tfc.Tensor1D, tfc.Tensor1D];
-    qkvW: tfc.Tensor2D;
-    qkvB: tfc.Tensor1D;
+    /** Stacked q/k/v [D, 3D] or [3D, D]; absent where headsQKV replaces it. */
+    qkv?: [tfc.Tensor2D, tfc.Tensor1D];
     projW: tfc.Tensor2D;
     projB: tfc.Tensor1D;
     norm2: [tfc.Tensor1D, tfc.Tensor1D];
@@ -29,6 +29,8 @@ export interface TfWeights {
     fc1B: tfc.Tensor1D;
     fc2W: tfc.Tensor2D;
     fc2B: tfc.Tensor1D;
+    /** wasm only: q, k, v weights split per head, [D, hd] each, so each head is one 2-D matmul. */
+    headsQKV?: [tfc.Tensor2D, tfc.Tensor1D][][];
   }[];
   norm: [tfc.Tensor1D, tfc.Tensor1D];
   head?: [tfc.Tensor2D, tfc.Tensor1D];
@@ -63,6 +65,21 @@ function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWei
     for (let r = 0; r < o; r++) for (let c2 = 0; c2 < i; c2++) out[c2 * o + r] = x.data[r * i + c2]!;
     return tf.tensor2d(out, [i, o]);
   };
+  // Per-head q/k/v matrices [D, hd] (transposed) and biases [hd], cut from the stacked [3D, D] qkv weight.
+  const D = c.hiddenSize;
+  const hd = D / c.numHeads;
+  const headsQKV = (i: number) => {
+    const W = w[`blocks.${i}.attn.qkv.weight`]!.data;
+    const bias = w[`blocks.${i}.attn.qkv.bias`]!.data;
+    return [0, 1, 2].map((part) =>
+      Array.from({ length: c.numHeads }, (_, h) => {
+        const out = new Float32Array(D * hd);
+        const row0 = part * D + h * hd;
+        for (let r = 0; r < hd; r++) for (let k = 0; k < D; k++) out[k * hd + r] = W[(row0 + r) * D + k]!;
+        return [tf.tensor2d(out, [D, hd]), tf.tensor1d(bias.slice(row0, row0 + hd))] as [tfc.Tensor2D, tfc.Tensor1D];
+      }),
+    );
+  };
   const pw = t('patch_embed.proj.weight');
   const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
   return {
@@ -75,8 +92,7 @@ function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWei
       const b = `blocks.${i}.`;
       return {
         norm1: [t1(`${b}norm1.weight`), t1(`${b}norm1.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
-        qkvW: t2(`${b}attn.qkv.weight`),
-        qkvB: t1(`${b}attn.qkv.bias`),
+        qkv: transposed ? undefined : ([t2(`${b}attn.qkv.weight`), t1(`${b}attn.qkv.bias`)] as [tfc.Tensor2D, tfc.Tensor1D]),
         projW: t2(`${b}attn.proj.weight`),
         projB: t1(`${b}attn.proj.bias`),
         norm2: [t1(`${b}norm2.weight`), t1(`${b}norm2.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
@@ -84,6 +100,7 @@ function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWei
         fc1B: t1(`${b}mlp.fc1.bias`),
         fc2W: t2(`${b}mlp.fc2.weight`),
         fc2B: t1(`${b}mlp.fc2.bias`),
+        headsQKV: transposed ? headsQKV(i) : undefined,
       };
     }),
     norm: [t1('norm.weight'), t1('norm.bias')],
@@ -93,7 +110,10 @@ function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWei
 
 export function disposeWeights(tf: TF, w: TfWeights): void {
   const all: tfc.Tensor[] = [w.clsToken, w.posEmbed, w.patchFilter, w.patchBias, ...w.norm, ...(w.head ?? [])];
-  for (const b of w.blocks) all.push(...b.norm1, b.qkvW, b.qkvB, b.projW, b.projB, ...b.norm2, b.fc1W, b.fc1B, b.fc2W, b.fc2B);
+  for (const b of w.blocks) {
+    all.push(...b.norm1, ...(b.qkv ?? []), b.projW, b.projB, ...b.norm2, b.fc1W, b.fc1B, b.fc2W, b.fc2B);
+    for (const part of b.headsQKV ?? []) for (const [hw, hb] of part) all.push(hw, hb);
+  }
   tf.dispose(all);
 }
 
@@ -110,18 +130,6 @@ function linear(tf: TF, x: tfc.Tensor2D, [w, b, transposed]: [tfc.Tensor2D, tfc.
   return tf.add(tf.matMul(x, w, false, !transposed), b);
 }
 
-/**
- * softmax(q kᵀ · scale) v over [B·heads, N, hd]. `perSlice` runs each (image, head) as 2-D matmuls, which
- * tfjs-wasm sends through XNNPACK (2x its batched-matmul rate); other backends take the batched form.
- */
-function attention(tf: TF, q: tfc.Tensor3D, k: tfc.Tensor3D, v: tfc.Tensor3D, scale: number, perSlice: boolean): tfc.Tensor3D {
-  if (!perSlice) return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v);
-  const qs = tf.unstack(tf.mul(q, scale));
-  const kts = tf.unstack(tf.transpose(k, [0, 2, 1]));
-  const vs = tf.unstack(v);
-  return tf.stack(qs.map((qi, i) => tf.matMul(tf.softmax(tf.matMul(qi, kts[i]!)), vs[i]!))) as tfc.Tensor3D;
-}
-
 function gelu(tf: TF, x: tfc.Tensor2D, kind: ViTConfig['hiddenAct']): tfc.Tensor2D {
   if (kind === 'gelu') return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as tfc.Tensor2D;
   // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -129,12 +137,35 @@ function gelu(tf: TF, x: tfc.Tensor2D, kind: ViTConfig['hiddenAct']): tfc.Tensor
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tfc.Tensor2D;
 }
 
+/** Batched multi-head attention from the fused qkv activations [B·N, 3D] (features [3][heads][hd]) to [B·N, D]. */
+function attentionBatched(tf: TF, qkv: tfc.Tensor2D, B: number, N: number, heads: number, hd: number): tfc.Tensor2D {
+  const [q, k, v] = tf.unstack(tf.transpose(tf.reshape(qkv, [B, N, 3, heads, hd]), [2, 0, 3, 1, 4])).map((t) => tf.reshape(t, [B * heads, N, hd]) as tfc.Tensor3D);
+  const a = tf.matMul(tf.softmax(tf.matMul(tf.mul(q!, 1 / Math.sqrt(hd)), k!, false, true)), v!);
+  return tf.reshape(tf.transpose(tf.reshape(a, [B, heads, N, hd]), [0, 2, 1, 3]), [B * N, heads * hd]);
+}
+
+/**
+ * Per-head attention for one image (x: [N, D]): each head's q, k, v is its own 2-D matmul against per-head
+ * weights, which tfjs-wasm runs through XNNPACK. Its batched matmul, rank-5 transpose, unstack and strided
+ * slice kernels are generic loops: at batch 8 on DeiT-tiny they took 170 of 197 ms per image.
+ */
+function attentionPerHead(tf: TF, x: tfc.Tensor2D, heads: [tfc.Tensor2D, tfc.Tensor1D][][], hd: number): tfc.Tensor2D {
+  const [qs, ks, vs] = heads as [[tfc.Tensor2D, tfc.Tensor1D][], [tfc.Tensor2D, tfc.Tensor1D][], [tfc.Tensor2D, tfc.Tensor1D][]];
+  const proj = ([w, b]: [tfc.Tensor2D, tfc.Tensor1D]) => tf.add(tf.matMul(x, w), b) as tfc.Tensor2D;
+  const outs = qs.map((q, h) => {
+    const scores = tf.matMul(tf.mul(proj(q), 1 / Math.sqrt(hd)), tf.transpose(proj(ks[h]!)));
+    return tf.matMul(tf.softmax(scores), proj(vs[h]!));
+  });
+  return tf.concat(outs, 1) as tfc.Tensor2D;
+}
+
 /**
  * pixels [B, C, H, W] -> logits [B, K] (or class-token features [B, D] without a head).
  * Call inside tf.tidy (the blocks tidy their own intermediates as they go).
  */
-export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D, perSliceAttention = false): tfc.Tensor2D {
+export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D): tfc.Tensor2D {
   const [B, , H, W] = pixels.shape;
+  if (w.blocks[0]?.headsQKV && B !== 1) throw new Error('per-head (wasm) weights run one image at a time');
   const D = c.hiddenSize;
   const heads = c.numHeads;
   const hd = D / heads;
@@ -146,18 +177,15 @@ export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D
   const patches = tf.reshape(tf.add(tf.conv2d(nhwc as tfc.Tensor4D, w.patchFilter, P, 'valid'), w.patchBias), [B, N - 1, D]);
   let x: tfc.Tensor2D = tf.tidy(() => tf.reshape(tf.add(tf.concat([tf.tile(w.clsToken, [B, 1, 1]), patches], 1), w.posEmbed), [B * N, D]));
 
-  const scale = 1 / Math.sqrt(hd);
   for (const blk of w.blocks) {
     // One tidy per block: only this block's intermediates are alive at once. (A single tidy over the whole
     // pass held every block's activations until the end: ~650 MB of wasm heap for DeiT-tiny at batch 4.)
     const prev = x;
     x = tf.tidy(() => {
-      // Attention: qkv output features are laid out [3][heads][hd].
       const h = layerNorm(tf, prev, blk.norm1, c.layerNormEps);
-      const qkv = tf.reshape(linear(tf, h, [blk.qkvW, blk.qkvB, w.transposed]), [B, N, 3, heads, hd]);
-      const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])).map((t) => tf.reshape(t, [B * heads, N, hd]) as tfc.Tensor3D);
-      const a = attention(tf, q!, k!, v!, scale, perSliceAttention);
-      const o: tfc.Tensor2D = tf.reshape(tf.transpose(tf.reshape(a, [B, heads, N, hd]), [0, 2, 1, 3]), [B * N, D]);
+      const o = blk.headsQKV
+        ? attentionPerHead(tf, h, blk.headsQKV, hd)
+        : attentionBatched(tf, linear(tf, h, [...blk.qkv!, w.transposed]), B, N, heads, hd);
       const y = tf.add(prev, linear(tf, o, [blk.projW, blk.projB, w.transposed])) as tfc.Tensor2D;
       // MLP
       const h2 = layerNorm(tf, y, blk.norm2, c.layerNormEps);
