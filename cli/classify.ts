@@ -4,6 +4,7 @@
  * waits for the batches in flight and writes what was done.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../engine/config.js';
@@ -46,45 +47,43 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     posEmbedResample: o.posEmbed,
     hub: { onProgress: showProgress ? downloadProgress() : undefined },
   });
+  // The output file is opened before any work starts: a bad --output fails at once, naming the path.
+  const out: WriteStream | NodeJS.WriteStream = o.output
+    ? createWriteStream('', { fd: await open(o.output, 'w').catch((e: Error) => Promise.reject(new Error(`--output ${o.output}: ${e.message}`))) })
+    : process.stdout;
+  let outError: Error | undefined;
+  out.on('error', (e: Error) => (outError ??= new Error(`${o.output ?? 'stdout'}: ${e.message}`)));
+  const write = async (s: string) => {
+    if (outError) throw outError;
+    if (!out.write(`${s}\n`)) await Promise.race([once(out, 'drain'), once(out, 'error')]);
+    if (outError) throw outError;
+  };
+
   const pool = new InferencePool({
     model,
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
   });
-  const out: WriteStream | NodeJS.WriteStream = o.output ? createWriteStream(o.output) : process.stdout;
-  const write = async (s: string) => {
-    if (!out.write(`${s}\n`)) await once(out, 'drain');
-  };
-  const head = header(o.format);
-  if (head) await write(head);
-
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130); // a second Ctrl-C: stop now
     interrupted = true;
     process.stderr.write('\nvit: interrupted: finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n');
   };
-  process.on('SIGINT', onSigint);
-
   const bar = showProgress
     ? new cliProgress.SingleBar(
         { format: 'classify |{bar}| {value}/{total} images | {rate} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  let total = 0;
-  if (bar) {
-    bar.start(0, 0, { rate: '0.0' });
-    void countInputs(o.paths, o.recursive).then((n) => bar.setTotal(n));
-  }
 
   // Batches are made in input order on this thread, so results do not depend on the worker count.
-  const maxInFlight = Math.max(2, pool.concurrency * 2);
   const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: FileResult[] }>>();
   const done = new Map<number, { inputs: Input[]; results: FileResult[] }>();
   let nextToWrite = 0;
   let seq = 0;
+  let total = 0;
   let failed = 0;
   let finished = 0;
 
@@ -108,23 +107,43 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   };
   const submit = (inputs: Input[]) => {
     const s = seq++;
+    total += inputs.length;
+    // Inputs that failed before reaching a worker (an unreadable directory) keep their place in the order.
+    const work = inputs.every((i) => i.error !== undefined)
+      ? Promise.resolve({ results: inputs.map((i) => ({ error: i.error! })) })
+      : pool.classify(inputs.map((i) => i.path), o.topK);
     pending.set(
       s,
-      pool.classify(inputs.map((i) => i.path), o.topK).then((r) => ({ seq: s, inputs, results: r.results })),
+      work.then((r) => ({ seq: s, inputs, results: r.results })),
     );
   };
 
   try {
+    // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
+    await pool.ready();
+    const head = header(o.format);
+    if (head) await write(head);
+    process.on('SIGINT', onSigint);
+    if (bar) {
+      bar.start(0, 0, { rate: '0.0' });
+      countInputs(o.paths, o.recursive).then((n) => bar.setTotal(n), () => undefined);
+    }
+    const maxInFlight = Math.max(2, pool.concurrency * 2);
     let batch: Input[] = [];
     for await (const input of walkInputs(o.paths, o.recursive)) {
       if (interrupted) break;
-      total++;
-      batch.push(input);
-      if (batch.length === o.batchSize) {
-        submit(batch);
+      if (input.error !== undefined) {
+        if (batch.length) submit(batch);
+        submit([input]);
         batch = [];
-        while (pending.size >= maxInFlight) await settleOne();
+      } else {
+        batch.push(input);
+        if (batch.length === o.batchSize) {
+          submit(batch);
+          batch = [];
+        }
       }
+      while (pending.size >= maxInFlight) await settleOne();
     }
     if (batch.length && !interrupted) submit(batch);
     while (pending.size) await settleOne();
@@ -134,7 +153,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     await pool.close();
     if (out !== process.stdout) {
       (out as WriteStream).end();
-      await once(out, 'close');
+      await once(out, 'close').catch(() => undefined);
     }
   }
   return { total, failed, interrupted, seconds: (performance.now() - started) / 1000 };

@@ -8,8 +8,11 @@ import { join, relative } from 'node:path';
 export interface Input {
   /** Path to open. */
   path: string;
-  /** What the output calls it: relative to the directory it was found in, or the argument as given. */
+  /** What the output calls it: relative to the directory it was found in (prefixed by that directory when
+   *  several paths are given, so names stay unique), or the argument as given. */
   display: string;
+  /** Set when the input cannot even be listed (an unreadable directory): reported as a failed input. */
+  error?: string;
 }
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.jfif']);
@@ -19,21 +22,27 @@ function isImageName(name: string): boolean {
   return dot >= 0 && IMAGE_EXTENSIONS.has(name.slice(dot).toLowerCase());
 }
 
-async function* walkDir(root: string, dir: string, recursive: boolean): AsyncGenerator<Input> {
+async function* walkDir(root: string, dir: string, recursive: boolean, prefix: boolean): AsyncGenerator<Input> {
+  const name = (p: string) => (prefix ? join(root, relative(root, p)) : relative(root, p) || '.');
   const files: string[] = [];
   const dirs: string[] = [];
-  for await (const e of await opendir(dir)) {
-    if (e.name.startsWith('.')) continue;
-    if (e.isDirectory()) dirs.push(e.name);
-    else if ((e.isFile() || e.isSymbolicLink()) && isImageName(e.name)) files.push(e.name);
+  try {
+    for await (const e of await opendir(dir)) {
+      if (e.name.startsWith('.')) continue;
+      if (e.isDirectory()) dirs.push(e.name);
+      else if ((e.isFile() || e.isSymbolicLink()) && isImageName(e.name)) files.push(e.name);
+    }
+  } catch (e) {
+    yield { path: dir, display: name(dir), error: `${dir}: cannot read directory (${(e as Error).message})` };
+    return;
   }
   files.sort();
   dirs.sort();
   for (const f of files) {
     const p = join(dir, f);
-    yield { path: p, display: relative(root, p) };
+    yield { path: p, display: name(p) };
   }
-  if (recursive) for (const d of dirs) yield* walkDir(root, join(dir, d), recursive);
+  if (recursive) for (const d of dirs) yield* walkDir(root, join(dir, d), recursive, prefix);
 }
 
 /**
@@ -44,7 +53,7 @@ async function* walkDir(root: string, dir: string, recursive: boolean): AsyncGen
 export async function* walkInputs(paths: string[], recursive = true): AsyncGenerator<Input> {
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
-    if (st?.isDirectory()) yield* walkDir(p, p, recursive);
+    if (st?.isDirectory()) yield* walkDir(p, p, recursive, paths.length > 1);
     else yield { path: p, display: p };
   }
 }

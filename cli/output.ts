@@ -1,12 +1,8 @@
 /** Output formats of `vit classify`: one record per input, in input order. */
+import { csvField } from '../bench/format.js';
 import type { FileResult } from '../workers/protocol.js';
 
 export type OutputFormat = 'table' | 'jsonl' | 'csv';
-
-function csvField(v: string | number): string {
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 export function header(format: OutputFormat): string | undefined {
   return format === 'csv' ? 'file,rank,index,label,score,error' : undefined;

@@ -9,6 +9,15 @@ program
   .description('Vision Transformer inference for Node.js: HF and timm ViT checkpoints, CPU and WebGPU backends')
   .showHelpAfterError();
 
+/** A positive integer (counts and sizes); 0, negatives and fractions are refused up front. */
+function count(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
 function number(name: string) {
   return (v: string) => {
     const n = Number(v);
@@ -29,7 +38,7 @@ program
   .requiredOption('--fixture <file>', 'safetensors fixture with pixel_values [N,3,H,W] and logits [N,K]')
   .option('--atol <x>', 'absolute tolerance', number('--atol'), 1e-4)
   .option('--rtol <x>', 'relative tolerance', number('--rtol'), 1e-4)
-  .option('--batch-size <n>', 'rows per forward pass (default: all)', number('--batch-size'))
+  .option('--batch-size <n>', 'rows per forward pass (default: all)', count('--batch-size'))
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .addOption(backendOption())
   .action(async (o) => {
@@ -54,10 +63,10 @@ program
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(backendOption())
-  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', number('--workers'))
-  .option('--batch-size <n>', 'images per forward pass', number('--batch-size'), 8)
-  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', number('--preprocess-workers'))
-  .option('--top-k <n>', 'classes to print per image', number('--top-k'), 5)
+  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers'))
+  .option('--batch-size <n>', 'images per forward pass', count('--batch-size'), 8)
+  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
+  .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .option('--no-recursive', 'do not descend into subdirectories')
@@ -97,12 +106,12 @@ program
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
-  .option('--warmup <n>', 'untimed batches per worker before timing', number('--warmup'), 1)
-  .option('--iterations <n>', 'timed batches per worker', number('--iterations'))
+  .option('--warmup <n>', 'untimed batches per lane (worker x runs in flight) before timing', (v: string) => (v === '0' ? 0 : count('--warmup')(v)), 1)
+  .option('--iterations <n>', 'timed batches per lane (one lane per CPU worker, two per GPU worker)', count('--iterations'))
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
-  .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2)', number('--preprocess-workers'))
+  .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--output <file>', 'write the results here instead of stdout')
   .option('--report <file.html>', 'also write a self-contained HTML report with charts')

@@ -5,7 +5,7 @@
  */
 import type { ViTModel } from './config.js';
 
-export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'tfjs-webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
 
 export interface InferenceSession {
   readonly backend: BackendName;
@@ -27,11 +27,10 @@ export interface SessionOptions {
   gpuIndex?: number;
 }
 
-export const CPU_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
-export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'tfjs-webgpu'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu'];
 
 export function isGpuBackend(b: BackendName): boolean {
-  return b === 'webgpu' || b === 'tfjs-webgpu';
+  return b === 'webgpu';
 }
 
 /** Output width of a model: logits, or features for a headless backbone. */

@@ -109,9 +109,12 @@ async function withoutLibraryChatter<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A local directory must exist and hold config.json or safetensors files. */
+/** A local directory must exist and hold config.json or safetensors files; a safetensors or index file is taken as is. */
 function checkLocalDir(dir: string): string {
-  if (!statSync(dir).isDirectory()) throw new Error(`Model path ${dir} is not a directory`);
+  if (!statSync(dir).isDirectory()) {
+    if (dir.endsWith('.safetensors') || dir.endsWith('.safetensors.index.json')) return dir;
+    throw new Error(`Model path ${dir} is neither a directory nor a .safetensors / .safetensors.index.json file`);
+  }
   const names = readdirSync(dir);
   if (!names.includes(CONFIG) && !names.some((n) => n.endsWith('.safetensors'))) {
     throw new Error(`Model directory ${dir} holds neither ${CONFIG} nor any .safetensors file`);

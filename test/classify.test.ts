@@ -117,4 +117,30 @@ describe('faults', () => {
     const t = await run('node', [CLI, 'classify', join(dir, 'coffee.png'), '--model', TINY, '--format', 'table', '--top-k', '1']);
     expect(t.stdout).toMatch(/coffee\.png\thf-class-\d \(\d\) 0\.\d{4}/);
   });
+
+  it('a backend that cannot start fails once, clearly, before any input', async () => {
+    const r = await classify([dir, '--model', TINY, '--backend', 'tensorflow']);
+    expect(r.code).toBe(2);
+    expect(r.lines).toHaveLength(0);
+    expect(r.stderr).toMatch(/backend "tensorflow" needs @tensorflow\/tfjs-node/);
+  });
+
+  it('refuses bad counts and an unwritable --output up front', async () => {
+    const bad = await classify([dir, '--model', TINY, '--batch-size', '0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--batch-size must be a positive integer/);
+    const out = await classify([dir, '--model', TINY, '--output', join(dir, 'no-such-dir', 'out.jsonl')]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/--output .*no-such-dir.*ENOENT/);
+  });
+
+  it('several roots keep names unique; a .safetensors file works as --model', async () => {
+    const r = await classify([join(dir, 'sub'), join(dir, 'sub', 'deeper'), '--model', `${TINY}/model.safetensors`]);
+    expect(r.code).toBe(0);
+    expect(r.lines.map((l) => l.file)).toEqual([
+      join(dir, 'sub', 'squirrel_cls.jpg'),
+      join(dir, 'sub', 'deeper', 'orange.jpg'),
+      join(dir, 'sub', 'deeper', 'orange.jpg'),
+    ]);
+  });
 });

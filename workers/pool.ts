@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ViTModel } from '../engine/config.js';
-import { isGpuBackend, type BackendName } from '../engine/session.js';
+import { isGpuBackend, outputWidth, type BackendName } from '../engine/session.js';
 import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
@@ -19,10 +19,6 @@ export interface PoolOptions {
   backend: BackendName;
   /** Default: the CPU count for CPU backends, 1 for GPU backends. */
   workers?: number;
-  /** Threads inside each worker's backend (wasm XNNPACK); default 1, parallelism comes from the pool. */
-  threadsPerWorker?: number;
-  /** GPU backends: how many GPUs to spread workers over (worker i uses adapter i % gpus). */
-  gpus?: number;
   /**
    * GPU backends: decode + preprocess in this many CPU-only workers and hand the pixels to the GPU
    * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
@@ -59,37 +55,31 @@ export class InferencePool {
    * kernels: ViT-B/16 batch 64 on an H200 went from 737 to 862 img/s), 1 on a CPU core.
    */
   readonly inFlightPerWorker: number;
-  private readonly pools: Piscina[];
+  private readonly pool: Piscina;
   private readonly prep?: Piscina;
-  private next = 0;
 
   constructor(readonly options: PoolOptions) {
     this.workers = options.workers ?? defaultWorkers(options.backend);
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`--workers must be a positive integer, got ${options.workers}`);
     this.inFlightPerWorker = isGpuBackend(options.backend) ? 2 : 1;
     const filename = workerFile();
-    // One Piscina per GPU (workers pinned to their adapter); one for all CPU workers.
-    const groups = isGpuBackend(options.backend) ? Math.max(1, Math.min(options.gpus ?? 1, this.workers)) : 1;
-    this.pools = Array.from({ length: groups }, (_, g) => {
-      const n = Math.floor(this.workers / groups) + (g < this.workers % groups ? 1 : 0);
-      const init: WorkerInit = { model: options.model, backend: options.backend, threads: options.threadsPerWorker, gpuIndex: g };
-      return new Piscina({
-        filename,
-        workerData: init,
-        minThreads: n,
-        maxThreads: n,
-        idleTimeout: Infinity,
-        concurrentTasksPerWorker: this.inFlightPerWorker,
-        // Unbounded: callers bound their own in-flight work. ('auto' is threads², i.e. 1 for one GPU worker:
-        // decode-only workers feeding it had their batches refused.)
-        maxQueue: Infinity,
-      });
+    const init: WorkerInit = { model: options.model, backend: options.backend };
+    this.pool = new Piscina({
+      filename,
+      workerData: init,
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: this.inFlightPerWorker,
+      // Unbounded: callers bound their own in-flight work. ('auto' is threads², i.e. 1 for one GPU worker:
+      // decode-only workers feeding it had their batches refused.)
+      maxQueue: Infinity,
     });
     this.prep = InferencePool.makePrep(options, filename);
   }
 
   /** Decode-only workers, when the options ask for them on a GPU backend. */
-  static makePrep(options: PoolOptions, filename: string): Piscina | undefined {
+  private static makePrep(options: PoolOptions, filename: string): Piscina | undefined {
     const n = options.preprocessWorkers ?? 0;
     if (!isGpuBackend(options.backend) || n <= 0) return undefined;
     const init: WorkerInit = { model: options.model, backend: 'none' };
@@ -98,20 +88,12 @@ export class InferencePool {
 
   /** Wait until every worker has built its session (so timings and errors start clean). */
   async ready(): Promise<void> {
-    const tasks: Promise<unknown>[] = [];
-    for (const p of this.pools) for (let i = 0; i < p.options.maxThreads; i++) tasks.push(p.run({ kind: 'ready' }));
-    await Promise.all(tasks);
+    await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })));
   }
 
   /** Batches to keep submitted so every worker is busy. */
   get concurrency(): number {
     return Math.max(this.workers * this.inFlightPerWorker, this.options.preprocessWorkers ?? 0);
-  }
-
-  private pick(): Piscina {
-    const p = this.pools[this.next % this.pools.length]!;
-    this.next++;
-    return p;
   }
 
   /** Classify one batch of files. Never rejects for a bad input: failures come back per file. */
@@ -120,7 +102,7 @@ export class InferencePool {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         if (this.prep) return await this.classifyFed(files, topK);
-        return (await this.pick().run({ kind: 'classify', files, topK })) as ClassifyReply;
+        return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
       } catch (e) {
         lastError = e; // the worker died or its session failed (device lost, out of memory): retry once
       }
@@ -135,20 +117,19 @@ export class InferencePool {
     const p = (await this.prep!.run({ kind: 'preprocess', files })) as PreprocessReply;
     const rows = p.slots.filter((s) => 'row' in s).length;
     const f = rows ? await this.forward(p.pixels, rows) : undefined;
-    const c = this.options.model.config;
-    const width = c.numClasses > 0 ? c.numClasses : c.hiddenSize;
-    return { results: resultsFromSlots(p.slots, f?.logits, width, topK, c.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
+    const { model } = this.options;
+    return { results: resultsFromSlots(p.slots, f?.logits, outputWidth(model), topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
   }
 
   /** Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared. */
   async forward(pixels: Float32Array, batch: number): Promise<ForwardReply> {
     const transfer = pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
-    return (await this.pick().run({ kind: 'forward', pixels, batch }, { transferList: transfer })) as ForwardReply;
+    return (await this.pool.run({ kind: 'forward', pixels, batch }, { transferList: transfer })) as ForwardReply;
   }
 
   async close(): Promise<void> {
     // close() lets running tasks finish: terminating a GPU worker with a buffer mapping pending aborts the
     // whole process inside Dawn ("Promise not resolved or rejected: mapAsync()").
-    await Promise.all([...this.pools, ...(this.prep ? [this.prep] : [])].map((p) => p.close()));
+    await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.close()));
   }
 }

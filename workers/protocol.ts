@@ -7,9 +7,6 @@ export interface WorkerInit {
   model: ViTModel;
   /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
   backend: BackendName | 'none';
-  threads?: number;
-  /** GPU backends: adapter index for this worker (one executor per GPU). */
-  gpuIndex?: number;
 }
 
 export interface TopEntry {
@@ -59,5 +56,4 @@ export interface ForwardReply {
   logits: Float32Array;
   forwardMs: number;
   deviceMs?: number;
-  rssMB: number;
 }

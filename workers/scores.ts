@@ -1,4 +1,5 @@
 /** Softmax top-k over one row of logits: the scores `vit classify` prints. */
+import { topK } from '../engine/compare.js';
 import type { FileResult, PreprocessReply, TopEntry } from './protocol.js';
 
 export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]): TopEntry[] {
@@ -6,9 +7,7 @@ export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]):
   for (const v of logits) max = Math.max(max, v);
   let sum = 0;
   for (const v of logits) sum += Math.exp(v - max);
-  const idx = Array.from({ length: logits.length }, (_, i) => i);
-  idx.sort((a, b) => logits[b]! - logits[a]! || a - b);
-  return idx.slice(0, Math.min(k, logits.length)).map((i) => ({
+  return topK(logits, k).map((i) => ({
     index: i,
     ...(labels?.[i] !== undefined ? { label: labels[i] } : {}),
     score: Number((Math.exp(logits[i]! - max) / sum).toPrecision(6)),

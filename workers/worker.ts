@@ -12,7 +12,7 @@ import { resultsFromSlots } from './scores.js';
 const init = workerData as WorkerInit;
 const { model } = init;
 const sessionReady: Promise<InferenceSession> =
-  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, { threads: init.threads, gpuIndex: init.gpuIndex });
+  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend);
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
 
@@ -57,7 +57,7 @@ async function forward(task: ForwardTask): Promise<ForwardReply> {
   const session = await sessionReady;
   const t0 = performance.now();
   const logits = await session.run(task.pixels, task.batch);
-  return { logits, forwardMs: performance.now() - t0, deviceMs: session.lastDeviceMs?.(), rssMB: process.memoryUsage.rss() / 2 ** 20 };
+  return { logits, forwardMs: performance.now() - t0, deviceMs: session.lastDeviceMs?.() };
 }
 
 export default async function run(task: ClassifyTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {

@@ -221,6 +221,8 @@ export class Plan {
     try {
       await Promise.all(maps);
     } catch (e) {
+      // One mapping may have succeeded: unmap it, or every later run fails validation on a mapped buffer.
+      for (const b of [this.staging, this.query?.staging]) if (b?.mapState === 'mapped') b.unmap();
       ctx.check(`batch ${this.batch}`);
       throw new Error(`engine/webgpu: reading results of batch ${this.batch} failed: ${(e as Error).message}`);
     }
