@@ -30,7 +30,7 @@ function packageVersion(name: string): string | undefined {
 function gitCommit(): string | undefined {
   try {
     const here = new URL('.', import.meta.url).pathname;
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || undefined;
+    return execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=7'], { cwd: here, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || undefined;
   } catch {
     return undefined;
   }

@@ -4,7 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compareLogits } from '../engine/compare.js';
+import { compareLogits, topK } from '../engine/compare.js';
+import { preprocessImage } from '../engine/preprocess.js';
+import { softmaxTopK } from '../workers/scores.js';
 import { createSession, type BackendName } from '../engine/session.js';
 import { tfjsTensorCount, useTfjsBackend } from '../engine/tfjs/session.js';
 import { loadModel } from '../loaders/checkpoint.js';
@@ -55,6 +57,23 @@ describe.skipIf(!existsSync(DEIT))('real DeiT-tiny on real photos against timm',
     const cmp = await runFixture(DEIT, `${F}/deit-tiny-photos.safetensors`, backend);
     console.log(`${backend} DeiT-tiny photos: max|diff| ${cmp.maxAbsDiff.toExponential(2)}`);
     expect(cmp.pass).toBe(true);
+  });
+  it('our own decode + preprocessing: top-1 equals timm whenever timm\'s top-2 probability margin exceeds 0.05', async () => {
+    const fx = await readFixture(`${F}/deit-tiny-photos.safetensors`);
+    const model = await loadModel(DEIT);
+    const session = await createSession(model, 'wasm');
+    const k = fx.logits.shape[1]!;
+    let checked = 0;
+    for (const [row, file] of (fx.files ?? []).entries()) {
+      const ref = fx.logits.data.subarray(row * k, (row + 1) * k);
+      const probs = softmaxTopK(ref, 2);
+      if (probs[0]!.score - probs[1]!.score <= 0.05) continue;
+      const ours = await session.run(await preprocessImage(`test/photos/${file}`, model.config.preprocess), 1);
+      expect(topK(ours, 1)[0], file).toBe(probs[0]!.index);
+      checked++;
+    }
+    await session.dispose();
+    expect(checked).toBeGreaterThanOrEqual(3);
   });
   it.each(BACKENDS)('%s: at 384 (position embedding resampled as timm does) against timm at 384', async (backend) => {
     const cmp = await runFixture(DEIT, `${F}/deit-tiny-orange-384.safetensors`, backend);
