@@ -2,7 +2,7 @@
  * `vit classify` end to end through the built CLI (dist/cli/vit.js), on real photos (test/photos: Debian
  * python3-skimage and opencv-doc) with the real DeiT-tiny from ../shared, plus three bad files.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,5 +142,29 @@ describe('faults', () => {
       join(dir, 'sub', 'deeper', 'orange.jpg'),
       join(dir, 'sub', 'deeper', 'orange.jpg'),
     ]);
+  });
+
+  it('Ctrl-C finishes the batches in flight, writes them in order and exits 130', async () => {
+    const many = mkdtempSync(join(tmpdir(), 'vit-sigint-'));
+    for (let i = 0; i < 400; i++) copyFileSync('test/photos/HappyFish.jpg', join(many, `img${String(i).padStart(3, '0')}.jpg`));
+    const child = spawn('node', [CLI, 'classify', many, '--model', TINY, '--workers', '1', '--batch-size', '2', '--format', 'jsonl']);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        const first = stdout === '';
+        stdout += d;
+        if (first) child.kill('SIGINT');
+      });
+      child.on('close', resolve);
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(400);
+    expect(lines.map((l) => l.file)).toEqual(lines.map((_, i) => `img${String(i).padStart(3, '0')}.jpg`));
+    expect(lines.every((l) => l.top?.length === 5)).toBe(true);
   });
 });
