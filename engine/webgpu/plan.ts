@@ -3,7 +3,7 @@
  * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
  * around it when the device has them), copies the output to a staging buffer and maps it.
  */
-import type { ViTModel } from '../config.js';
+import { posEmbedGrid, type ViTModel } from '../config.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
 import type { GemmEpilogue } from './kernels/gemm.js';
@@ -113,8 +113,7 @@ export class Plan {
     const D = c.hiddenSize;
     const P = c.patchSize;
     const [H, W] = c.imageSize;
-    const gh = Math.floor(H / P);
-    const gw = Math.floor(W / P);
+    const [gh, gw] = posEmbedGrid(c);
     const np = gh * gw;
     const N = np + 1;
     const Kp = c.numChannels * P * P;

@@ -2,6 +2,7 @@
  * Float64 CPU references for the WebGPU kernels (used by bench/webgpu-check.ts and the tests):
  * straightforward loops in the PyTorch layouts, no shared code with the WGSL generators.
  */
+import { posEmbedGrid } from '../config.js';
 import { erf64 } from './kernels/activation.js';
 
 export type Act = 'none' | 'gelu' | 'gelu_tanh';
@@ -124,8 +125,7 @@ export function forward64(model: import('../config.js').ViTModel, pixels: ArrayL
   const D = c.hiddenSize;
   const P = c.patchSize;
   const [H, W] = c.imageSize;
-  const gh = Math.floor(H / P);
-  const gw = Math.floor(W / P);
+  const [gh, gw] = posEmbedGrid(c);
   const np = gh * gw;
   const N = np + 1;
   const Kp = c.numChannels * P * P;
