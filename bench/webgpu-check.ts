@@ -2,16 +2,21 @@
  * Device check for the WebGPU backend (engine/webgpu), run on a GPU machine:
  *
  *   node dist/bench/webgpu-check.js --out DIR [--only adapter,kernels,gemm-speed,attn-speed,fixtures,random,throughput]
+ *       [--kernels gemm,layernorm,attention] [--gemm-variants all|NAME,NAME] [--backend null]
  *
  * Sections (each one isolated: a failure is recorded and the next section runs):
  *   adapter     adapter info, features, limits
- *   kernels     GEMM (every epilogue, every tile) / LayerNorm / attention vs float64 CPU references,
- *               outputs poisoned with NaN first so unwritten elements show
- *   gemm-speed  GEMM TFLOP/s at ViT-B shapes (M = 197*64), median of timed passes, per tile
+ *   kernels     GEMM (every epilogue, every tile of every GEMM variant) / LayerNorm / attention vs
+ *               float64 CPU references, outputs poisoned with NaN first so unwritten elements show
+ *               (--kernels picks the families)
+ *   gemm-speed  GEMM TFLOP/s per GEMM variant at ViT-B shapes, M = 197*64 and M = 197 (batch 1),
+ *               median of timed passes
  *   attn-speed  attention time at B=64, N=197, ViT-B heads
  *   fixtures    logits of every committed fixture whose model is in test/fixtures/models, atol=rtol=1e-4
  *   random      a random tiny model (batch 3, odd sizes) vs the float64 CPU forward
- *   throughput  ViT-B/16 random weights: img/s (wall clock, >= 2 s) and device ms at several batches
+ *   throughput  ViT-B/16 random weights: img/s (wall clock, >= 2 s) and device ms at several batches;
+ *               with --gemm-variants, also batch 64 and 1 at 224 once per variant (VIT_WEBGPU_GEMM),
+ *               logits compared with the base variant's
  * Writes DIR/webgpu-check.json and prints a summary table last.
  */
 import { mkdirSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
@@ -19,9 +24,9 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ViTConfig, ViTModel, Weights } from '../engine/config.js';
 import { createGpuContext, describeAdapter, type GpuContext } from '../engine/webgpu/device.js';
-import { GEMM_TILES } from '../engine/webgpu/kernels/index.js';
-import type { GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
-import { gemmKernel, pad4 } from '../engine/webgpu/kernels/gemm.js';
+import { GEMM_TILES, GEMM_VARIANTS, gemmVariant } from '../engine/webgpu/kernels/index.js';
+import type { GemmConfig, GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
+import { gemmConfigKey, gemmKernel, pad4 } from '../engine/webgpu/kernels/gemm.js';
 import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
 import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
 import { transposePad, padTo4 } from '../engine/webgpu/weights.js';
@@ -34,20 +39,28 @@ const BUDGET_MS = 7 * 60_000; // leave room inside the 8-minute limit
 const report: Record<string, unknown> = { started: new Date().toISOString(), node: process.version };
 const summary: string[] = [];
 
-function args(): { out: string; only?: Set<string>; backend?: string } {
+function args(): { out: string; only?: Set<string>; backend?: string; kernels?: Set<string>; gemmVariants: string[] } {
   const a = process.argv.slice(2);
   let out = process.env.OUT ?? 'out';
   let only: Set<string> | undefined;
   let backend: string | undefined;
+  let kernels: Set<string> | undefined;
+  let gemmVariants: string[] = [];
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--out') out = a[++i]!;
     else if (a[i] === '--only') only = new Set(a[++i]!.split(','));
     // --backend null: Dawn's null backend compiles and validates everything without a GPU (results are garbage).
     else if (a[i] === '--backend') backend = a[++i]!;
+    else if (a[i] === '--kernels') kernels = new Set(a[++i]!.split(','));
+    else if (a[i] === '--gemm-variants') {
+      const v = a[++i]!;
+      gemmVariants = v === 'all' ? GEMM_VARIANTS.map((g) => g.name) : v.split(',').map((n) => gemmVariant(n).name);
+    } else throw new Error(`bench/webgpu-check.ts: unknown argument ${a[i]}`);
   }
-  return { out, only, backend };
+  return { out, only, backend, kernels, gemmVariants };
 }
-const BACKEND = args().backend;
+const ARGS = args();
+const BACKEND = ARGS.backend;
 
 function log(s: string) {
   process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}\n`);
@@ -146,8 +159,18 @@ async function gemmCorrectness(ctx: GpuContext, results: unknown[]) {
     { M: 197 * 2 + 3, K: 96, N: 10, epi: 'bias' },
     { M: 5, K: 192, N: 1000, epi: 'bias' },
     { M: 131, K: 52, N: 36, epi: 'bias-residual' },
+    { M: 197, K: 3072, N: 768, epi: 'bias-residual' }, // batch-1 fc2: the small-M (split-K) path
   ];
-  const tiles = [...GEMM_TILES, { BM: 128, BN: 128, BK: 16 }];
+  // Every configuration some variant can choose, plus the other base tiles; each named by the variants using it.
+  const configs = new Map<string, { cfg: GemmConfig; variants: string[] }>();
+  for (const cfg of [...GEMM_TILES, { BM: 128, BN: 128, BK: 16 }]) configs.set(gemmConfigKey(cfg), { cfg, variants: [] });
+  for (const v of GEMM_VARIANTS) {
+    for (const cfg of v.configs) {
+      const key = gemmConfigKey(cfg);
+      if (!configs.has(key)) configs.set(key, { cfg, variants: [] });
+      configs.get(key)!.variants.push(v.name);
+    }
+  }
   for (const c of cases) {
     const a = randomArray(c.M * c.K, 11 + c.K, 1);
     const w = randomArray(c.N * c.K, 23 + c.N, 1 / Math.sqrt(c.K));
@@ -158,10 +181,10 @@ async function gemmCorrectness(ctx: GpuContext, results: unknown[]) {
     const A = storage(ctx, a, 'A');
     const B = storage(ctx, transposePad(w, c.N, c.K), 'B');
     const bb = storage(ctx, padTo4(bias), 'bias');
-    for (const tile of tiles) {
-      const name = `gemm M${c.M} K${c.K} N${c.N} ${c.epi} ${tile.BM}x${tile.BN}x${tile.BK}`;
+    for (const [key, { cfg, variants }] of configs) {
+      const name = `gemm M${c.M} K${c.K} N${c.N} ${c.epi} ${key}${variants.length ? ` [${variants.join(' ')}]` : ''}`;
       try {
-        const k = gemmKernel({ K: c.K, N: c.N, epilogue: c.epi, ...tile });
+        const k = gemmKernel({ K: c.K, N: c.N, epilogue: c.epi, ...cfg });
         const pipe = await ctx.pipeline(k.code, name);
         const C = storage(ctx, res ? new Float32Array(res) : new Float32Array(c.M * c.N).fill(NaN), 'C');
         const P = uniform(ctx, [c.M]);
@@ -170,12 +193,12 @@ async function gemmCorrectness(ctx: GpuContext, results: unknown[]) {
         const out = await readBack(ctx, C, c.M * c.N);
         const cmp = compare(out, ref);
         const ok = cmp.rel < 1e-5 && cmp.nan === 0;
-        results.push({ name, ...cmp, ok });
+        results.push({ name, config: key, variants, ...cmp, ok });
         log(`${ok ? 'ok  ' : 'FAIL'} ${name}: max|d| ${fmt(cmp.maxAbs)} rel ${fmt(cmp.rel)}${cmp.nan ? ` nan ${cmp.nan}` : ''}`);
         C.destroy();
         P.destroy();
       } catch (e) {
-        results.push({ name, error: String(e) });
+        results.push({ name, config: key, variants, error: String(e) });
         log(`FAIL ${name}: ${e}`);
       }
     }
@@ -255,44 +278,89 @@ async function attentionCorrectness(ctx: GpuContext, results: unknown[]) {
 }
 
 // ---------------------------------------------------------------- speed
-async function gemmSpeed(ctx: GpuContext) {
-  const M = 197 * 64;
-  const shapes = [
-    { K: 768, N: 2304, what: 'qkv' },
-    { K: 768, N: 768, what: 'proj' },
-    { K: 768, N: 3072, what: 'fc1' },
-    { K: 3072, N: 768, what: 'fc2' },
+interface GemmTiming {
+  variant: string;
+  layer: string;
+  M: number;
+  K: number;
+  N: number;
+  config: string;
+  ms?: number;
+  tflops?: number;
+  error?: string;
+}
+
+/** Every variant's choice for each ViT-B GEMM at batch 64 and batch 1; a configuration shared by
+ * variants is timed once. Median over 21 passes of `reps` back-to-back dispatches. */
+async function gemmSpeed(ctx: GpuContext): Promise<GemmTiming[]> {
+  const layers = [
+    { K: 768, N: 2304, layer: 'qkv', epi: 'bias' as GemmEpilogue },
+    { K: 768, N: 768, layer: 'proj', epi: 'bias-residual' as GemmEpilogue },
+    { K: 768, N: 3072, layer: 'fc1', epi: 'bias-gelu' as GemmEpilogue },
+    { K: 3072, N: 768, layer: 'fc2', epi: 'bias-residual' as GemmEpilogue },
   ];
-  const tiles = [...GEMM_TILES, { BM: 128, BN: 64, BK: 16 }];
-  const out: unknown[] = [];
-  for (const s of shapes) {
-    const A = storage(ctx, randomArray(M * s.K, 3, 1), 'A');
-    const B = storage(ctx, randomArray(s.K * pad4(s.N), 5, 0.05), 'B');
-    const bias = storage(ctx, randomArray(pad4(s.N), 6, 0.1), 'bias');
-    const C = ctx.buffer(M * s.N * 4, U().STORAGE, 'C');
-    const P = uniform(ctx, [M]);
-    for (const tile of tiles) {
-      const name = `${s.what} M${M} K${s.K} N${s.N} ${tile.BM}x${tile.BN}x${tile.BK}`;
-      try {
-        const k = gemmKernel({ K: s.K, N: s.N, epilogue: s.what === 'fc1' ? 'bias-gelu' : 'bias', ...tile });
-        const pipe = await ctx.pipeline(k.code, name);
-        const bg = bindGroup(ctx, pipe, [A, B, bias, C, P]);
-        const reps = 5;
-        await timedPass(ctx, pipe, bg, k.grid(M), reps); // warm-up
-        const times: number[] = [];
-        for (let i = 0; i < 15; i++) times.push((await timedPass(ctx, pipe, bg, k.grid(M), reps)) / reps);
-        const ms = median(times);
-        const tflops = (2 * M * s.N * s.K) / (ms * 1e-3) / 1e12;
-        out.push({ name, ms, tflops });
-        log(`${name}: ${ms.toFixed(3)} ms  ${tflops.toFixed(2)} TFLOP/s`);
-      } catch (e) {
-        out.push({ name, error: String(e) });
-        log(`FAIL ${name}: ${e}`);
+  const out: GemmTiming[] = [];
+  for (const M of [197 * 64, 197]) {
+    const reps = M >= 4096 ? 5 : 40; // keep each timed pass well above a millisecond
+    for (const s of layers) {
+      const A = storage(ctx, randomArray(M * s.K, 3, 1), 'A');
+      const B = storage(ctx, randomArray(s.K * pad4(s.N), 5, 0.05), 'B');
+      const bias = storage(ctx, randomArray(pad4(s.N), 6, 0.1), 'bias');
+      const C = ctx.buffer(M * s.N * 4, U().STORAGE, 'C');
+      const P = uniform(ctx, [M]);
+      const timed = new Map<string, { ms?: number; tflops?: number; error?: string }>();
+      for (const v of GEMM_VARIANTS) {
+        const cfg = v.choose(M, s.N);
+        const key = gemmConfigKey(cfg);
+        let r = timed.get(key);
+        if (!r) {
+          const name = `${s.layer} M${M} K${s.K} N${s.N} ${key}`;
+          try {
+            const k = gemmKernel({ K: s.K, N: s.N, epilogue: s.epi, ...cfg });
+            const pipe = await ctx.pipeline(k.code, name);
+            const bg = bindGroup(ctx, pipe, [A, B, bias, C, P]);
+            await timedPass(ctx, pipe, bg, k.grid(M), reps); // warm-up
+            const times: number[] = [];
+            for (let i = 0; i < 21; i++) times.push((await timedPass(ctx, pipe, bg, k.grid(M), reps)) / reps);
+            const ms = median(times);
+            r = { ms, tflops: (2 * M * s.N * s.K) / (ms * 1e-3) / 1e12 };
+            log(`${name}: ${ms.toFixed(4)} ms  ${r.tflops!.toFixed(2)} TFLOP/s`);
+          } catch (e) {
+            r = { error: String(e) };
+            log(`FAIL ${name}: ${e}`);
+          }
+          timed.set(key, r);
+        }
+        out.push({ variant: v.name, layer: s.layer, M, K: s.K, N: s.N, config: key, ...r });
       }
+      for (const b of [A, B, bias, C, P]) b.destroy();
     }
-    for (const b of [A, B, bias, C, P]) b.destroy();
   }
+  for (const line of gemmTable(out)) log(line);
   return out;
+}
+
+/** Variant x layer table of TFLOP/s (qkv/proj/fc1/fc2 at each M), plus the MAC-weighted mean at each M. */
+function gemmTable(rows: GemmTiming[]): string[] {
+  const cols = [...new Set(rows.map((r) => `${r.layer}@${r.M}`))];
+  const lines = [`${'variant'.padEnd(8)} ${cols.map((c) => c.padStart(11)).join(' ')} ${[...new Set(rows.map((r) => `mean@${r.M}`))].map((c) => c.padStart(11)).join(' ')}`];
+  for (const v of [...new Set(rows.map((r) => r.variant))]) {
+    const mine = rows.filter((r) => r.variant === v);
+    const cells = cols.map((c) => {
+      const r = mine.find((x) => `${x.layer}@${x.M}` === c);
+      return (r?.tflops ? r.tflops.toFixed(2) : 'ERR').padStart(11);
+    });
+    // Time-weighted: total FLOP over total ms of the four layers (their shares in ViT-B are equal per layer).
+    const means = [...new Set(mine.map((r) => r.M))].map((M) => {
+      const at = mine.filter((r) => r.M === M);
+      if (at.some((r) => !r.ms)) return 'ERR'.padStart(11);
+      const flop = at.reduce((a, r) => a + 2 * r.M * r.N * r.K, 0);
+      const ms = at.reduce((a, r) => a + r.ms!, 0);
+      return (flop / (ms * 1e-3) / 1e12).toFixed(2).padStart(11);
+    });
+    lines.push(`${v.padEnd(8)} ${cells.join(' ')} ${means.join(' ')}`);
+  }
+  return lines;
 }
 
 async function attentionSpeed(ctx: GpuContext) {
@@ -541,6 +609,60 @@ async function throughput() {
   return out;
 }
 
+/**
+ * ViT-B/16 at 224, batch 64 and 1, once per GEMM variant (VIT_WEBGPU_GEMM set around session
+ * creation): device ms (median) and sequential wall img/s, and the logits of a fixed input compared
+ * with the first variant's (summation order differs, so only float32 rounding should show).
+ */
+async function throughputPerVariant(names: string[]) {
+  const out: unknown[] = [];
+  const model = await vitBase(224);
+  const gflop = (2 * flopsPerImageMAC(model)) / 1e9;
+  const inputs = new Map<number, Float32Array>();
+  const firstLogits = new Map<number, Float32Array>();
+  const saved = process.env.VIT_WEBGPU_GEMM;
+  for (const name of names) {
+    if (Date.now() - t0 > BUDGET_MS - 30_000) {
+      out.push({ variant: name, skipped: 'time budget' });
+      continue;
+    }
+    process.env.VIT_WEBGPU_GEMM = name;
+    let s: Awaited<ReturnType<typeof createWebGPUSession>> | undefined;
+    try {
+      s = await createWebGPUSession(model, { dawnBackend: BACKEND });
+      for (const batch of [64, 1]) {
+        let px = inputs.get(batch);
+        if (!px) inputs.set(batch, (px = randomArray(batch * 3 * 224 * 224, 4321 + batch, 1)));
+        const logits = await s.run(px, batch);
+        const ref = firstLogits.get(batch);
+        if (!ref) firstLogits.set(batch, logits);
+        const vsFirst = ref ? compare(logits, ref) : undefined;
+        await s.run(px, batch);
+        const dev: number[] = [];
+        let images = 0;
+        const w0 = performance.now();
+        while (performance.now() - w0 < (batch > 1 ? 1500 : 1000) || dev.length < 5) {
+          await s.run(px, batch);
+          images += batch;
+          dev.push(s.lastDeviceMs?.() ?? NaN);
+        }
+        const ips = images / ((performance.now() - w0) / 1000);
+        const dms = median(dev);
+        out.push({ variant: name, size: 224, batch, imagesPerSecond: ips, deviceMsMedian: dms, deviceImagesPerSecond: (batch / dms) * 1000, effectiveTflops: (gflop * batch) / dms, runs: dev.length, logitsVsFirstVariant: vsFirst });
+        log(`variant ${name.padEnd(7)} b${String(batch).padEnd(3)}: device ${dms.toFixed(2)} ms (${((batch / dms) * 1000).toFixed(1)} img/s, ${((gflop * batch) / dms).toFixed(1)} TFLOP/s), wall ${ips.toFixed(1)} img/s; logits vs ${names[0]}: ${vsFirst ? `max|d| ${fmt(vsFirst.maxAbs)} rel ${fmt(vsFirst.rel)}${vsFirst.nan ? ` nan ${vsFirst.nan}` : ''}` : '-'}`);
+      }
+    } catch (e) {
+      out.push({ variant: name, error: String(e) });
+      log(`FAIL variant ${name}: ${e}`);
+    } finally {
+      await s?.dispose();
+      if (saved === undefined) delete process.env.VIT_WEBGPU_GEMM;
+      else process.env.VIT_WEBGPU_GEMM = saved;
+    }
+  }
+  return out;
+}
+
 /** Multiply-accumulates per image (GEMMs + attention), for TFLOP/s figures. */
 function flopsPerImageMAC(model: ViTModel): number {
   const c = model.config;
@@ -572,7 +694,7 @@ async function section<T>(name: string, only: Set<string> | undefined, fn: () =>
 }
 
 async function main() {
-  const { out, only } = args();
+  const { out, only } = ARGS;
   mkdirSync(out, { recursive: true });
   report.flags = { robust: process.env.VIT_WEBGPU_ROBUST === '1' };
   await section('adapter', only, async () => {
@@ -595,9 +717,10 @@ async function main() {
     const c = ctx;
     await section('kernels', only, async () => {
       const results: unknown[] = [];
-      await gemmCorrectness(c, results);
-      await layerNormCorrectness(c, results);
-      await attentionCorrectness(c, results);
+      const which = ARGS.kernels;
+      if (!which || which.has('gemm')) await gemmCorrectness(c, results);
+      if (!which || which.has('layernorm')) await layerNormCorrectness(c, results);
+      if (!which || which.has('attention')) await attentionCorrectness(c, results);
       const failed = results.filter((r) => !(r as { ok?: boolean }).ok).length;
       summary.push(`kernels     ${results.length - failed}/${results.length} ok`);
       return results;
@@ -608,7 +731,10 @@ async function main() {
   }
   await section('fixtures', only, fixtures);
   await section('random', only, randomTiny);
-  await section('throughput', only, throughput);
+  await section('throughput', only, async () => {
+    const runs = await throughput();
+    return ARGS.gemmVariants.length ? { runs, perGemmVariant: await throughputPerVariant(ARGS.gemmVariants) } : runs;
+  });
 
   report.seconds = (Date.now() - t0) / 1000;
   writeFileSync(join(out, 'webgpu-check.json'), JSON.stringify(report, null, 1));
@@ -617,14 +743,19 @@ async function main() {
   for (const s of summary) console.log(s);
   const gs = report['gemm-speed'];
   if (Array.isArray(gs)) {
-    const best = new Map<string, { name: string; tflops: number }>();
-    for (const g of gs as { name: string; tflops?: number }[]) {
-      const key = g.name.split(' ').slice(0, 4).join(' ');
-      if (g.tflops && (!best.get(key) || best.get(key)!.tflops < g.tflops)) best.set(key, { name: g.name, tflops: g.tflops });
-    }
-    for (const b of best.values()) console.log(`gemm best  ${b.name.padEnd(44)} ${b.tflops.toFixed(2)} TFLOP/s`);
+    console.log('GEMM TFLOP/s per variant (layer@M; mean = total FLOP / total time of the four):');
+    for (const line of gemmTable(gs as GemmTiming[])) console.log(`  ${line}`);
   }
-  const tp = report.throughput;
+  const tpAll = report.throughput as { runs?: unknown[]; perGemmVariant?: unknown[] } | unknown[] | undefined;
+  const tp = Array.isArray(tpAll) ? tpAll : tpAll?.runs;
+  const perVariant = Array.isArray(tpAll) ? undefined : tpAll?.perGemmVariant;
+  if (Array.isArray(perVariant)) {
+    console.log('ViT-B/16 224 per GEMM variant   batch   device ms   device img/s   wall img/s   logits max|d| vs first');
+    for (const t of perVariant as { variant: string; batch?: number; deviceMsMedian?: number; deviceImagesPerSecond?: number; imagesPerSecond?: number; logitsVsFirstVariant?: { maxAbs: number }; error?: string }[]) {
+      if (t.error || t.batch === undefined) console.log(`  ${t.variant.padEnd(29)} ${t.error ? `ERROR ${t.error.split('\n')[0]}` : 'skipped'}`);
+      else console.log(`  ${t.variant.padEnd(29)} ${String(t.batch).padStart(5)} ${t.deviceMsMedian!.toFixed(2).padStart(11)} ${t.deviceImagesPerSecond!.toFixed(1).padStart(14)} ${t.imagesPerSecond!.toFixed(1).padStart(12)}   ${t.logitsVsFirstVariant ? fmt(t.logitsVsFirstVariant.maxAbs) : '-'}`);
+    }
+  }
   if (Array.isArray(tp)) {
     console.log('ViT-B/16 random      img/s wall   2 in flight   device ms/batch   device img/s   TFLOP/s');
     for (const t of tp as { size: number; batch: number; imagesPerSecond?: number; imagesPerSecond2InFlight?: number; deviceMsMedian?: number; effectiveTflops?: number }[]) {
