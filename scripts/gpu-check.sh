@@ -23,7 +23,7 @@ F=test/fixtures
   echo "== vit bench --backend webgpu, ViT-B/16 random, model mode"
   $V bench --model random:vit-base-patch16-224 --backend webgpu --workers 1,2 --batch-size 64 --duration 3 --format json --output "$O/bench-webgpu-workers.json"
   echo "== end to end (decode + preprocess + forward): GPU workers decode their own batches"
-  $V bench --model random:vit-base-patch16-224 --backend webgpu --mode end-to-end --images test/photos --workers 1,2,4 --batch-size 32 --duration 4 --format json --output "$O/e2e-gpu-workers.json"
+  $V bench --model random:vit-base-patch16-224 --backend webgpu --mode end-to-end --images test/photos --workers 1,2,4 --preprocess-workers 0 --batch-size 32 --duration 4 --format json --output "$O/e2e-gpu-workers.json"
   echo "== end to end: one GPU worker fed by decode-only workers"
   $V bench --model random:vit-base-patch16-224 --backend webgpu --mode end-to-end --images test/photos --workers 1 --preprocess-workers 4 --batch-size 32 --duration 4 --format json --output "$O/e2e-fed-4.json"
   $V bench --model random:vit-base-patch16-224 --backend webgpu --mode end-to-end --images test/photos --workers 1 --preprocess-workers 12 --batch-size 32 --duration 4 --format json --output "$O/e2e-fed-12.json"
