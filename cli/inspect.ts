@@ -1,15 +1,18 @@
 /** `vit inspect`: what a checkpoint is, without running it. */
 import { inspectCheckpoint } from '../loaders/checkpoint.js';
 import { resolveModel } from '../loaders/hub.js';
+import { openRemoteCheckpoint, REMOTE_NOTE } from '../loaders/remote.js';
 
 export async function runInspect(spec: string, json: boolean, log: (s: string) => void = console.log): Promise<void> {
-  const info = await inspectCheckpoint(await resolveModel(spec));
+  // A hub model not (completely) in the cache is inspected from its safetensors headers; anything else as always.
+  const remote = await openRemoteCheckpoint(spec);
+  const info = await inspectCheckpoint(remote ?? await resolveModel(spec));
   if (json) {
-    log(JSON.stringify(info, null, 2));
+    log(JSON.stringify(remote ? { ...info, remote: REMOTE_NOTE } : info, null, 2));
     return;
   }
   const c = info.config;
-  log(`path        ${info.path}`);
+  log(`path        ${info.path}${remote ? ` (${REMOTE_NOTE})` : ''}`);
   log(`files       ${info.files.join(', ')}`);
   log(`format      ${info.format === 'hf' ? 'Hugging Face transformers' : 'timm'} (${c.architecture})`);
   log(`layout      ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, MLP ${c.mlpDim}, patch ${c.patchSize}, ${c.numChannels} channels`);

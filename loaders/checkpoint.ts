@@ -52,10 +52,12 @@ async function modelDir(path: string): Promise<string> {
   return st.isDirectory() ? path : dirname(path);
 }
 
+/** A checkpoint path, or tensors already opened (e.g. remote headers, loaders/remote.ts) with config.json in `dir`. */
+export type CheckpointSource = string | { dir: string; files: CheckpointTensors };
+
 /** Read config + key map for a checkpoint, without reading tensor data. */
-export async function describeCheckpoint(path: string): Promise<{ dir: string; files: CheckpointTensors; spec: FormatSpec }> {
-  const dir = await modelDir(path);
-  const files = await openCheckpointFiles(path);
+export async function describeCheckpoint(source: CheckpointSource): Promise<{ dir: string; files: CheckpointTensors; spec: FormatSpec }> {
+  const { dir, files } = typeof source === 'string' ? { dir: await modelDir(source), files: await openCheckpointFiles(source) } : source;
   const names = files.names();
   const cfg = await readJson(join(dir, 'config.json'));
   const where = files.files.length === 1 ? files.files[0]! : dir;
@@ -213,8 +215,8 @@ export function withImageSize(model: ViTModel, size: [number, number], method?: 
 }
 
 /** What `vit inspect` prints. */
-export async function inspectCheckpoint(path: string) {
-  const { dir, files, spec } = await describeCheckpoint(path);
+export async function inspectCheckpoint(source: CheckpointSource) {
+  const { dir, files, spec } = await describeCheckpoint(source);
   const dtypes: Record<string, number> = {};
   let parameters = 0;
   let bytes = 0;

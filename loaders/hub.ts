@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { downloadFileToCacheDir, HUB_URL, HubApiError, modelInfo } from '@huggingface/hub';
+import { downloadFileToCacheDir, HUB_URL, HubApiError, modelInfo, parseSafetensorsMetadata, type SafetensorsParseFromRepo } from '@huggingface/hub';
 
 export interface ResolveOptions {
   revision?: string;
@@ -60,7 +60,43 @@ export function hfOffline(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 export async function resolveModel(spec: string, opts: ResolveOptions = {}): Promise<string> {
-  if (existsSync(spec)) return checkLocalDir(spec);
+  const plan = planResolve(spec, opts);
+  if ('path' in plan) return plan.path;
+  return online(plan.job, download);
+}
+
+/** What `fetchRemoteHeaders` gives: the snapshot dir with the config files, and the weights' parsed headers. */
+export interface RemoteHeaders {
+  dir: string;
+  /** model.safetensors or model.safetensors.index.json */
+  weightsFile: string;
+  /** The resolve URL of a repo file at the snapshot's commit. */
+  url(file: string): string;
+  parsed: SafetensorsParseFromRepo;
+}
+
+/**
+ * For `vit inspect` on a hub model that is not complete in the cache, when online: config.json (and
+ * preprocessor_config.json) cached exactly as resolveModel caches them, and the safetensors headers read with HTTP
+ * Range requests by @huggingface/hub's parseSafetensorsMetadata: no tensor data is downloaded. Undefined for a local
+ * path, a complete cached snapshot, or offline mode: use resolveModel then.
+ */
+export async function fetchRemoteHeaders(spec: string, opts: ResolveOptions = {}): Promise<RemoteHeaders | undefined> {
+  if (existsSync(spec) || opts.offline || (opts.offline === undefined && hfOffline())) return undefined;
+  const plan = planResolve(spec, opts);
+  if ('path' in plan) return undefined;
+  return online(plan.job, async (job) => {
+    const snap = await prepareSnapshot(job);
+    const weightsFile = weightsOf(job, snap.files);
+    // The path is passed, so the library probes nothing else; the commit pins the headers to the cached config.
+    const parsed = await parseSafetensorsMetadata({ repo: job.repo, path: weightsFile, revision: snap.commit, hubUrl: job.hubUrl, accessToken: job.accessToken });
+    return { dir: snap.snapshot, weightsFile, url: (file: string) => `${job.hubUrl}/${job.repo}/resolve/${snap.commit}/${file}`, parsed };
+  });
+}
+
+/** A spec served locally or from the cache (`path`), or the hub job to run online; offline and uncached throws. */
+function planResolve(spec: string, opts: ResolveOptions): { path: string } | { job: DownloadJob } {
+  if (existsSync(spec)) return { path: checkLocalDir(spec) };
   if (!isHubId(spec)) {
     throw new Error(`Model '${spec}' is neither an existing directory nor a Hugging Face Hub id (org/name[@revision])`);
   }
@@ -73,18 +109,22 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   const storage = join(cacheDir, `models--${repo.replaceAll('/', '--')}`);
 
   const cached = cachedSnapshot(storage, revision);
-  if (cached) return cached;
+  if (cached) return { path: cached };
   if (opts.offline ?? hfOffline()) {
     throw new Error(`Model ${repo} (revision '${revision}') is not in the cache at ${cacheDir} and HF_HUB_OFFLINE=1 ` +
       `(offline mode): download it once online, or pass a local model directory`);
   }
   const hubUrl = (opts.hubUrl || process.env.HF_ENDPOINT || HUB_URL).replace(/\/+$/, '');
   const accessToken = opts.token ?? hfToken();
-  const job = { repo, revision, cacheDir, storage, hubUrl, accessToken, onProgress: opts.onProgress };
+  return { job: { repo, revision, cacheDir, storage, hubUrl, accessToken, onProgress: opts.onProgress } };
+}
+
+/** Run hub requests with the library's download chatter silenced and failures explained. */
+async function online<T>(job: DownloadJob, run: (job: DownloadJob) => Promise<T>): Promise<T> {
   try {
-    return await withoutLibraryChatter(() => download(job));
+    return await withoutLibraryChatter(() => run(job));
   } catch (e) {
-    throw explain(e, repo, revision, hubUrl, accessToken !== undefined);
+    throw explain(e, job.repo, job.revision, job.hubUrl, job.accessToken !== undefined);
   }
 }
 
@@ -163,7 +203,8 @@ interface DownloadJob {
   onProgress?: ResolveOptions['onProgress'];
 }
 
-async function download(job: DownloadJob): Promise<string> {
+/** Model info, the ref, and the config files in the cache; returns what the weights step needs. */
+async function prepareSnapshot(job: DownloadJob) {
   const { repo, revision, cacheDir, hubUrl, accessToken } = job;
   const info = await modelInfo({ name: repo, revision, hubUrl, accessToken, additionalFields: ['sha', 'filePaths'] });
   const commit = info.sha;
@@ -183,17 +224,27 @@ async function download(job: DownloadJob): Promise<string> {
   };
   await fetchFile(CONFIG);
   if (files.has(PREPROCESSOR)) await fetchFile(PREPROCESSOR);
-  if (files.has(SINGLE)) {
-    await fetchFile(SINGLE);
-  } else if (files.has(INDEX)) {
-    const shards = shardsOf(await readFile(await fetchFile(INDEX), 'utf8'));
-    for (const shard of shards) await fetchFile(shard);
+  return { commit, files, fetchFile, snapshot: join(job.storage, 'snapshots', commit) };
+}
+
+/** model.safetensors, else the sharded index; a repo with neither is refused, naming what it has. */
+function weightsOf(job: DownloadJob, files: Set<string>): string {
+  if (files.has(SINGLE)) return SINGLE;
+  if (files.has(INDEX)) return INDEX;
+  const others = [...files].filter((f) => /\.(bin|pth|pt|h5|msgpack|onnx)$/.test(f));
+  throw new Error(`${job.repo}@${job.revision} has no ${SINGLE} nor ${INDEX}` +
+    (others.length ? ` (only ${others.join(', ')}; convert the weights to safetensors)` : ''));
+}
+
+async function download(job: DownloadJob): Promise<string> {
+  const snap = await prepareSnapshot(job);
+  if (weightsOf(job, snap.files) === SINGLE) {
+    await snap.fetchFile(SINGLE);
   } else {
-    const others = [...files].filter((f) => /\.(bin|pth|pt|h5|msgpack|onnx)$/.test(f));
-    throw new Error(`${repo}@${revision} has no ${SINGLE} nor ${INDEX}` +
-      (others.length ? ` (only ${others.join(', ')}; convert the weights to safetensors)` : ''));
+    const shards = shardsOf(await readFile(await snap.fetchFile(INDEX), 'utf8'));
+    for (const shard of shards) await snap.fetchFile(shard);
   }
-  return join(job.storage, 'snapshots', commit);
+  return snap.snapshot;
 }
 
 /** A fetch that reports the bytes of full-body GETs (the library's actual download; its probes use Range). */

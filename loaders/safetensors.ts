@@ -135,7 +135,20 @@ async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safetensors
   if (!isRecord(raw)) throw new SafetensorsError(path, 'header is not a JSON object');
 
   const dataStart = 8 + n;
-  const dataSize = fileSize - dataStart;
+  const { metadata, tensors } = parseHeaderObject(path, raw, fileSize - dataStart);
+  return { path, fileSize, dataStart, metadata, tensors };
+}
+
+/**
+ * Validate a parsed header object: `__metadata__` a string map, every entry's dtype, shape and byte range
+ * (within `dataSize` bytes of data; Infinity where the caller cannot know it), no overlapping tensors.
+ * Used for local files and for headers read remotely (loaders/remote.ts), so both fail with the same messages.
+ */
+export function parseHeaderObject(
+  path: string,
+  raw: Record<string, unknown>,
+  dataSize: number,
+): { metadata: Record<string, string>; tensors: Map<string, TensorInfo> } {
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorInfo>();
   for (const [name, v] of Object.entries(raw)) {
@@ -157,7 +170,7 @@ async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safetensors
       throw new SafetensorsError(path, `tensors "${a.name}" [${a.begin}, ${a.end}] and "${b.name}" [${b.begin}, ${b.end}] overlap`);
     }
   }
-  return { path, fileSize, dataStart, metadata, tensors };
+  return { metadata, tensors };
 }
 
 /** Read one tensor through an open handle, converted to float32 on shared memory. */
@@ -245,7 +258,7 @@ export async function openCheckpointFiles(pathOrDir: string): Promise<Checkpoint
   if (!st.isDirectory()) {
     if (pathOrDir.endsWith('.json')) return openIndex(pathOrDir);
     const header = await readSafetensorsHeader(pathOrDir);
-    return checkpointOf([header], header.metadata, pathOrDir);
+    return checkpointOf([header], header.metadata, pathOrDir, readTensorsOf);
   }
   const entries = await readdir(pathOrDir);
   if (entries.includes(SAFETENSORS_FILE)) return openCheckpointFiles(join(pathOrDir, SAFETENSORS_FILE));
@@ -288,21 +301,28 @@ async function openIndex(indexPath: string): Promise<CheckpointTensors> {
       return readSafetensorsHeader(shard);
     }),
   );
-  const checkpoint = checkpointOf(headers, metadata, indexPath); // rejects a tensor held by two shards
-  for (const [name, shard] of shardOf) {
-    if (!headers[shards.indexOf(shard)]!.tensors.has(name)) throw bad(`tensor "${name}" is listed for shard "${basename(shard)}" but absent from it`);
-  }
-  for (const h of headers) {
-    for (const name of h.tensors.keys()) {
-      if (!shardOf.has(name)) throw bad(`shard "${basename(h.path)}" holds tensor "${name}" that the index does not list`);
-    }
-  }
+  const checkpoint = checkpointOf(headers, metadata, indexPath, readTensorsOf); // rejects a tensor held by two shards
+  checkIndexAgrees(indexPath, shardOf, headers);
   return checkpoint;
 }
 
-/** A CheckpointTensors over validated headers; a tensor name must live in exactly one of them. */
-function checkpointOf(headers: SafetensorsHeader[], metadata: Record<string, string>, source: string): CheckpointTensors {
-  const headerOf = new Map<string, SafetensorsHeader>();
+/** Where a checkpoint's tensors live: a file (or URL) and its validated entries. */
+export interface HeaderLike {
+  path: string;
+  tensors: Map<string, TensorInfo>;
+}
+
+/**
+ * A CheckpointTensors over validated headers (a tensor name must live in exactly one of them); `readMany`
+ * reads tensors of one header (local files: one open handle; remote headers: refuses).
+ */
+export function checkpointOf<H extends HeaderLike>(
+  headers: H[],
+  metadata: Record<string, string>,
+  source: string,
+  readMany: (header: H, names: Iterable<string>) => Promise<Record<string, Tensor>>,
+): CheckpointTensors {
+  const headerOf = new Map<string, H>();
   for (const h of headers) {
     for (const name of h.tensors.keys()) {
       const prev = headerOf.get(name);
@@ -310,7 +330,7 @@ function checkpointOf(headers: SafetensorsHeader[], metadata: Record<string, str
       headerOf.set(name, h);
     }
   }
-  const lookup = (name: string): SafetensorsHeader => {
+  const lookup = (name: string): H => {
     const h = headerOf.get(name);
     if (!h) throw new SafetensorsError(source, `no tensor named "${name}"`);
     return h;
@@ -323,12 +343,26 @@ function checkpointOf(headers: SafetensorsHeader[], metadata: Record<string, str
       const h = lookup(name);
       return { ...h.tensors.get(name)!, shape: h.tensors.get(name)!.shape.slice(), path: h.path };
     },
-    read: async (name) => readTensorF32(lookup(name), name),
+    read: async (name) => (await readMany(lookup(name), [name]))[name]!,
     readAll: async () => {
-      const parts = await Promise.all(headers.map((h) => readTensorsOf(h, h.tensors.keys())));
+      const parts = await Promise.all(headers.map((h) => readMany(h, h.tensors.keys())));
       return Object.assign({}, ...parts) as Record<string, Tensor>;
     },
   };
+}
+
+/** Every tensor the index lists is in its shard, and every shard's tensors are listed. */
+export function checkIndexAgrees(indexPath: string, shardOf: Map<string, string>, headers: HeaderLike[]): void {
+  const bad = (msg: string) => new SafetensorsError(indexPath, msg);
+  const byPath = new Map(headers.map((h) => [h.path, h]));
+  for (const [name, shard] of shardOf) {
+    if (!byPath.get(shard)?.tensors.has(name)) throw bad(`tensor "${name}" is listed for shard "${basename(shard)}" but absent from it`);
+  }
+  for (const h of headers) {
+    for (const name of h.tensors.keys()) {
+      if (!shardOf.has(name)) throw bad(`shard "${basename(h.path)}" holds tensor "${name}" that the index does not list`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkS
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runInspect } from '../cli/inspect.js';
+import { inspectCheckpoint } from '../loaders/checkpoint.js';
 import { hfCacheDir, isHubId, resolveModel } from '../loaders/hub.js';
 import { commitFromDir, startFakeHub, type FakeCommit, type FakeHub } from './helpers/fake-hub.js';
 
@@ -259,5 +261,153 @@ describe('isHubId / hfCacheDir', () => {
     expect(hfCacheDir({ HF_HOME: '/h' })).toBe('/h/hub');
     expect(hfCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/huggingface/hub');
     expect(hfCacheDir({})).toBe(join(homedir(), '.cache', 'huggingface', 'hub'));
+  });
+});
+
+describe('vit inspect on a hub model that is not cached: remote safetensors headers only', () => {
+  const bf16 = commitFromDir(join(MODELS, 'hf-tiny-bf16'));
+  const lies = mkdtempSync(join(tmpdir(), 'vit-lying-'));
+  let lyingShape: FakeCommit;
+  let lyingSpan: FakeCommit;
+  let remoteHub: FakeHub;
+
+  /** A copy of hf-tiny whose header is rewritten by `edit` (data section unchanged). */
+  function lyingCopy(name: string, edit: (h: Record<string, { shape: number[] }>) => void): string {
+    const dir = join(lies, name);
+    mkdirSync(dir);
+    for (const f of ['config.json', 'preprocessor_config.json']) writeFileSync(join(dir, f), readFileSync(join(MODELS, 'hf-tiny', f)));
+    const data = readFileSync(join(MODELS, 'hf-tiny', 'model.safetensors'));
+    const { n, entries } = rawHeader(data);
+    edit(entries);
+    const json = Buffer.from(JSON.stringify(entries));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeFileSync(join(dir, 'model.safetensors'), Buffer.concat([len, json, data.subarray(8 + n)]));
+    return dir;
+  }
+
+  beforeAll(async () => {
+    // Same byte count, transposed: the header is self-consistent but does not fit the config.
+    lyingShape = commitFromDir(lyingCopy('shape', (h) => (h['classifier.weight']!.shape = [96, 10])));
+    // A shape whose size disagrees with its data_offsets.
+    lyingSpan = commitFromDir(lyingCopy('span', (h) => (h['classifier.bias']!.shape = [11])));
+    remoteHub = await startFakeHub([
+      { id: 'fake/vit-tiny', branches: { main: single.sha, sharded: sharded.sha, bf16: bf16.sha } },
+      { id: 'fake/private-vit', branches: { main: single.sha }, isPrivate: true },
+      { id: 'fake/lying', branches: { shape: lyingShape.sha, span: lyingSpan.sha } },
+    ], [single, sharded, bf16, lyingShape, lyingSpan], TOKEN);
+  });
+  afterAll(async () => {
+    await remoteHub.close();
+    rmSync(lies, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    vi.stubEnv('HF_ENDPOINT', remoteHub.url);
+    remoteHub.requests.length = 0;
+  });
+
+  /** Header length and entries, parsed here independently of both safetensors readers. */
+  function rawHeader(data: Buffer): { n: number; entries: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> } {
+    const n = Number(data.readBigUInt64LE(0));
+    const entries = JSON.parse(data.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+    delete entries.__metadata__;
+    return { n, entries };
+  }
+
+  async function inspectJson(spec: string): Promise<Record<string, unknown>> {
+    const out: string[] = [];
+    await runInspect(spec, true, (s) => out.push(s));
+    return JSON.parse(out.join('\n')) as Record<string, unknown>;
+  }
+
+  /** Every file under a folder, symlinks followed (contents), as relative paths. */
+  const files = (dir: string, rel = ''): string[] => readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(dir, join(rel, e.name)) : [join(rel, e.name)]).sort();
+
+  it.each([
+    ['main', 'hf-tiny', single],
+    ['sharded', 'hf-tiny-sharded', sharded],
+    ['bf16', 'hf-tiny-bf16', bf16],
+  ] as const)('@%s (%s): counts from the headers, only header ranges requested, only config files cached', async (rev, fixture, commit) => {
+    const info = await inspectJson(`fake/vit-tiny@${rev}`);
+
+    // Parameter count, dtypes and bytes from the served files' headers, parsed independently.
+    const weights = [...commit.files.values()].filter((f) => f.path.endsWith('.safetensors'));
+    const dtypes: Record<string, number> = {};
+    let parameters = 0;
+    let bytes = 0;
+    for (const f of weights) {
+      for (const t of Object.values(rawHeader(f.data).entries)) {
+        dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+        parameters += t.shape.reduce((a, b) => a * b, 1);
+        bytes += t.data_offsets[1]! - t.data_offsets[0]!;
+      }
+    }
+    expect(info).toMatchObject({ parameters, dtypes, bytes, remote: 'remote: headers only, no weights downloaded' });
+    expect(parameters).toBeGreaterThan(100_000);
+    // Everything else is what inspecting the local copy says.
+    const { path, remote: _remote, ...rest } = info;
+    const { path: _localPath, ...local } = await inspectCheckpoint(join(MODELS, fixture));
+    expect(rest).toEqual(JSON.parse(JSON.stringify(local)));
+    expect(path).toBe(join(repoDir(), 'snapshots', commit.sha));
+
+    // Safetensors files: only ranged requests, none past the header, and each header was read.
+    for (const f of weights) {
+      const mine = remoteHub.requests.filter((r) => r.url === `/fake/vit-tiny/resolve/${commit.sha}/${f.path}`);
+      const headerEnd = 8 + rawHeader(f.data).n - 1;
+      expect(mine.map((r) => r.range).filter((r) => !r || Number(/-(\d+)$/.exec(r)?.[1] ?? Infinity) > headerEnd), f.path).toEqual([]);
+      expect(mine.map((r) => r.range), f.path).toContain(`bytes=8-${headerEnd}`);
+    }
+    // The cache holds config.json, preprocessor_config.json and the ref: no weights, no index.
+    const configs = ['config.json', 'preprocessor_config.json'];
+    expect(files(repoDir())).toEqual([
+      ...configs.map((c) => commit.files.get(c)!.gitOid).map((o) => join('blobs', o)).sort(),
+      join('refs', rev),
+      ...configs.map((c) => join('snapshots', commit.sha, c)),
+    ]);
+    for (const c of configs) expect(readFileSync(join(path as string, c)).equals(commit.files.get(c)!.data)).toBe(true);
+  });
+
+  it('says so in the text output; once the model is cached, inspect is local again with zero requests', async () => {
+    const out: string[] = [];
+    await runInspect('fake/vit-tiny@sharded', false, (s) => out.push(s));
+    expect(out[0]).toBe(`path        ${join(repoDir(), 'snapshots', sharded.sha)} (remote: headers only, no weights downloaded)`);
+    const index = JSON.parse(sharded.files.get('model.safetensors.index.json')!.data.toString()) as { weight_map: Record<string, string> };
+    expect(out[1]).toBe(`files       ${[...new Set(Object.values(index.weight_map))].join(', ')}`); // index order, as for a local checkpoint
+
+    await resolveModel('fake/vit-tiny@sharded'); // completes the snapshot the remote inspect started
+    remoteHub.requests.length = 0;
+    const cached: string[] = [];
+    await runInspect('fake/vit-tiny@sharded', false, (s) => cached.push(s));
+    expect(remoteHub.requests).toEqual([]);
+    expect(cached).toEqual([out[0]!.replace(' (remote: headers only, no weights downloaded)', ''), ...out.slice(1)]);
+    expect(await inspectJson('fake/vit-tiny@sharded')).not.toHaveProperty('remote');
+  });
+
+  it('offline and not cached: the resolveModel error, no request', async () => {
+    vi.stubEnv('HF_HUB_OFFLINE', '1');
+    await expect(runInspect('fake/vit-tiny', true, () => {})).rejects.toThrow(/is not in the cache at .* and HF_HUB_OFFLINE=1/);
+    expect(remoteHub.requests).toEqual([]);
+  });
+
+  it('a private repo: every request carries the token; without it the error says to set HF_TOKEN', async () => {
+    await expect(runInspect('fake/private-vit', true, () => {})).rejects.toThrow(/HTTP 401.*set HF_TOKEN/);
+    vi.stubEnv('HF_TOKEN', TOKEN);
+    remoteHub.requests.length = 0;
+    expect((await inspectJson('fake/private-vit')).remote).toBeDefined();
+    expect(remoteHub.requests.filter((r) => r.authorization !== `Bearer ${TOKEN}`)).toEqual([]);
+  });
+
+  it.each([
+    ['shape', /tensor classifier\.weight has shape \[96, 10\], expected \[10, 96\]/],
+    ['span', /tensor "classifier\.bias": shape \[11\] x F32 is 44 bytes but data_offsets \[0, 40\] span 40/],
+  ] as const)('a header that lies (%s) fails as the local file does, naming the remote file', async (rev, re) => {
+    const commit = rev === 'shape' ? lyingShape : lyingSpan;
+    const localFile = join(lies, rev, 'model.safetensors');
+    const local = await inspectCheckpoint(join(lies, rev)).then(() => undefined, (e: Error) => e);
+    const remote = await runInspect(`fake/lying@${rev}`, true, () => {}).then(() => undefined, (e: Error) => e);
+    expect(local?.message).toMatch(re);
+    expect(remote?.constructor).toBe(local?.constructor);
+    expect(remote?.message).toBe(local?.message.replaceAll(localFile, `${remoteHub.url}/fake/lying/resolve/${commit.sha}/model.safetensors`));
   });
 });
