@@ -56,34 +56,30 @@ export class InferencePool {
    */
   readonly inFlightPerWorker: number;
   private readonly pool: Piscina;
+  /** Decode-only workers feeding the GPU worker(s), when asked for on a GPU backend. */
   private readonly prep?: Piscina;
+  private readonly prepWorkers: number;
 
   constructor(readonly options: PoolOptions) {
     this.workers = options.workers ?? defaultWorkers(options.backend);
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`--workers must be a positive integer, got ${options.workers}`);
     this.inFlightPerWorker = isGpuBackend(options.backend) ? 2 : 1;
     const filename = workerFile();
-    const init: WorkerInit = { model: options.model, backend: options.backend };
-    this.pool = new Piscina({
-      filename,
-      workerData: init,
-      minThreads: this.workers,
-      maxThreads: this.workers,
-      idleTimeout: Infinity,
-      concurrentTasksPerWorker: this.inFlightPerWorker,
-      // Unbounded: callers bound their own in-flight work. ('auto' is threads², i.e. 1 for one GPU worker:
-      // decode-only workers feeding it had their batches refused.)
-      maxQueue: Infinity,
-    });
-    this.prep = InferencePool.makePrep(options, filename);
-  }
-
-  /** Decode-only workers, when the options ask for them on a GPU backend. */
-  private static makePrep(options: PoolOptions, filename: string): Piscina | undefined {
-    const n = options.preprocessWorkers ?? 0;
-    if (!isGpuBackend(options.backend) || n <= 0) return undefined;
-    const init: WorkerInit = { model: options.model, backend: 'none' };
-    return new Piscina({ filename, workerData: init, minThreads: n, maxThreads: n, idleTimeout: Infinity, concurrentTasksPerWorker: 1, maxQueue: Infinity });
+    const piscina = (init: WorkerInit, threads: number, perWorker: number) =>
+      new Piscina({
+        filename,
+        workerData: init,
+        minThreads: threads,
+        maxThreads: threads,
+        idleTimeout: Infinity,
+        concurrentTasksPerWorker: perWorker,
+        // Unbounded: callers bound their own in-flight work. ('auto' is threads², i.e. 1 for one GPU worker:
+        // decode-only workers feeding it had their batches refused.)
+        maxQueue: Infinity,
+      });
+    this.pool = piscina({ model: options.model, backend: options.backend }, this.workers, this.inFlightPerWorker);
+    this.prepWorkers = isGpuBackend(options.backend) ? Math.max(0, options.preprocessWorkers ?? 0) : 0;
+    if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }
 
   /** Wait until every worker has built its session (so timings and errors start clean). */
@@ -93,7 +89,7 @@ export class InferencePool {
 
   /** Batches to keep submitted so every worker is busy. */
   get concurrency(): number {
-    return Math.max(this.workers * this.inFlightPerWorker, this.options.preprocessWorkers ?? 0);
+    return Math.max(this.workers * this.inFlightPerWorker, this.prepWorkers);
   }
 
   /** Classify one batch of files. Never rejects for a bad input: failures come back per file. */

@@ -38,14 +38,11 @@ export interface TfWeights {
 
 export function uploadWeights(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWeights {
   // tidy keeps only the returned tensors: the pre-reshape / pre-transpose copies are released.
-  const { transposed: _, ...tensors } = tf.tidy(() => {
-    const { transposed: __, ...all } = uploadAll(tf, c, w, transposed);
-    return all as unknown as tfc.TensorContainer;
-  }) as unknown as TfWeights;
-  return { transposed, ...tensors } as TfWeights;
+  const tensors = tf.tidy(() => uploadAll(tf, c, w, transposed) as unknown as tfc.TensorContainer) as unknown as Omit<TfWeights, 'transposed'>;
+  return { transposed, ...tensors };
 }
 
-function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWeights {
+function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): Omit<TfWeights, 'transposed'> {
   const t = (name: string) => {
     const x = w[name];
     if (!x) throw new Error(`weights: missing ${name}`);
@@ -83,7 +80,6 @@ function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWei
   const pw = t('patch_embed.proj.weight');
   const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
   return {
-    transposed,
     clsToken: tf.reshape(t('cls_token'), [1, 1, c.hiddenSize]),
     posEmbed: tf.reshape(t('pos_embed'), [1, -1, c.hiddenSize]),
     patchFilter,

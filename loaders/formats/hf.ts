@@ -3,18 +3,12 @@
  * and the key map onto the canonical (timm) names.
  */
 import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
-import { UnsupportedCheckpointError, type FormatSpec } from './spec.js';
+import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
 
 export function isHfCheckpoint(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?embeddings\.patch_embeddings\.projection\.weight$/.test(n));
-}
-
-function pair(v: unknown, fallback: number): [number, number] {
-  if (Array.isArray(v)) return [Number(v[0]), Number(v[1])];
-  const n = v === undefined ? fallback : Number(v);
-  return [n, n];
 }
 
 const RESAMPLE: Record<number, PreprocessConfig['interpolation']> = { 0: 'nearest', 2: 'bilinear', 3: 'bicubic' };
@@ -60,7 +54,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
   const hasHead = names.includes('classifier.weight');
   const numLayers = Number(cfg.num_hidden_layers ?? 12);
   const hiddenSize = Number(cfg.hidden_size ?? 768);
-  const imageSize = pair(cfg.image_size, 224);
+  const imageSize = sizePair(cfg.image_size) ?? [224, 224];
   let numClasses = 0;
   let labels: string[] | undefined;
   if (hasHead) {
@@ -72,7 +66,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     format: 'hf',
     architecture: Array.isArray(cfg.architectures) ? String(cfg.architectures[0]) : hasHead ? 'ViTForImageClassification' : 'ViTModel',
     imageSize,
-    patchSize: pair(cfg.patch_size, 16)[0],
+    patchSize: (sizePair(cfg.patch_size) ?? [16, 16])[0],
     numChannels: Number(cfg.num_channels ?? 3),
     hiddenSize,
     numLayers,

@@ -30,3 +30,10 @@ export class CheckpointMismatchError extends Error {
     this.name = 'CheckpointMismatchError';
   }
 }
+
+/** A config's size field as [height, width]: `n` or `[h, w]`; undefined when absent. */
+export function sizePair(v: unknown): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) return [Number(v[0]), Number(v[1])];
+  return [Number(v), Number(v)];
+}

@@ -6,7 +6,7 @@
 import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
 import { ARCH_PATTERN, archSizes } from '../architectures.js';
 import { imagenet1kLabels } from '../labels.js';
-import { UnsupportedCheckpointError, type FormatSpec } from './spec.js';
+import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
 
@@ -25,12 +25,6 @@ const UNSUPPORTED_KEYS: [RegExp, string][] = [
   [/^attn_pool\./, 'attention pooling head (attn_pool)'],
   [/\.attn\.norm\.|\.mlp\.norm\./, 'normalised attention / MLP (scale_attn_norm / scale_mlp_norm)'],
 ];
-
-function imgPair(v: unknown): [number, number] | undefined {
-  if (v === undefined) return undefined;
-  if (Array.isArray(v)) return [Number(v[0]), Number(v[1])];
-  return [Number(v), Number(v)];
-}
 
 const DEFAULT_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 const DEFAULT_STD: [number, number, number] = [0.229, 0.224, 0.225];
@@ -87,7 +81,7 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
 
   const embedDim = Number(args.embed_dim ?? sizes.embedDim);
   const depth = Number(args.depth ?? sizes.depth);
-  const imageSize = imgPair(args.img_size) ?? (pc?.input_size ? imgPair((pc.input_size as number[]).slice(1)) : undefined) ?? [sizes.imgSize, sizes.imgSize];
+  const imageSize = sizePair(args.img_size) ?? (pc?.input_size ? sizePair((pc.input_size as number[]).slice(1)) : undefined) ?? [sizes.imgSize, sizes.imgSize];
   const numClasses = names.includes('head.weight') ? Number(args.num_classes ?? cfg.num_classes ?? 1000) : 0;
   const labelNames = cfg.label_names ?? pc?.label_names;
   const labels = Array.isArray(labelNames) && labelNames.length === numClasses ? labelNames.map(String) : numClasses === 1000 ? imagenet1kLabels() : undefined;
