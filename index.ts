@@ -1,22 +1,19 @@
 /**
- * vit-engine as a library. The CLI (`vit`) is built on exactly these pieces.
+ * vit-engine as a library: load a model, run it, classify. The CLI (`vit`) is built on these pieces;
+ * test and development utilities are in `vit-engine/dev`.
  *
- *   import { openModel, createSession, preprocessImage } from 'vit-engine';
+ *   import { openModel, createSession, preprocessImage, softmaxTopK } from 'vit-engine';
  *   const model = await openModel('google/vit-base-patch16-224');        // or a directory, or random:<arch>
  *   const session = await createSession(model, 'wasm');                 // 'cpu', 'tensorflow', 'webgpu'
  *   const pixels = await preprocessImage('cat.jpg', model.config.preprocess);
- *   const logits = await session.run(pixels, 1);
+ *   const top = softmaxTopK(await session.run(pixels, 1), 5, model.config.labels);
  */
-export type { PreprocessConfig, ViTConfig, ViTModel, Weights, Tensor } from './engine/config.js';
+export type { PreprocessConfig, ViTConfig } from './model/config.js';
+export type { ViTModel, ViTWeights, BlockWeights, Linear, LayerNormW, Tensor } from './model/weights.js';
+export { modelShapes, outputWidth, type ModelShapes } from './model/shapes.js';
 export { createSession, type BackendName, type InferenceSession, type SessionOptions } from './engine/session.js';
-export { compareLogits, topK, type Comparison } from './engine/compare.js';
+export { softmaxTopK, topK, type TopEntry } from './engine/postprocess.js';
 export { decodeImage, preprocessImage, preprocessDecoded } from './engine/preprocess.js';
 export { openModel, parseImageSize, type OpenModelOptions } from './loaders/index.js';
-export { loadModel, withImageSize, inspectCheckpoint, UnsupportedCheckpointError, CheckpointMismatchError } from './loaders/checkpoint.js';
-export { resamplePosEmbed } from './loaders/pos-embed.js';
-export { resolveModel, hfCacheDir } from './loaders/hub.js';
-export { randomModel } from './loaders/random.js';
-export { readSafetensors, readSafetensorsHeader, openCheckpointFiles, encodeSafetensors, SafetensorsError } from './loaders/safetensors.js';
-export { readFixture, type Fixture } from './loaders/fixture.js';
+export { withImageSize, UnsupportedCheckpointError, CheckpointMismatchError } from './loaders/checkpoint.js';
 export { InferencePool, type PoolOptions } from './workers/pool.js';
-export { softmaxTopK } from './workers/scores.js';

@@ -1,4 +1,5 @@
 /** Plain-text, CSV and JSON renderings of a benchmark report (the HTML report lives in report.ts). */
+import { csvField } from '../util/csv.js';
 import type { BenchEnvironment, BenchReport, BenchResult } from './types.js';
 
 /** Settings other than the worker count: results sharing this key form one worker-scaling series. */
@@ -126,11 +127,6 @@ const CSV_HEADER = [
   'latencyP50Ms', 'latencyP95Ms', 'latencyP99Ms', 'deviceP50Ms', 'peakRssMB', 'iterations', 'images',
 ];
 
-/** RFC 4180 field: quoted when it holds a comma, quote, CR or LF; inner quotes doubled. */
-export function csvField(value: string | number | undefined): string {
-  const s = value === undefined ? '' : String(value);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 /** Header row plus one row per result, CRLF line endings as RFC 4180 specifies; numbers at full precision. */
 export function formatCsv(report: BenchReport): string {

@@ -4,11 +4,12 @@
  * (one per CPU worker, two per GPU worker).
  */
 import { readdir } from 'node:fs/promises';
-import { sharedFloat32, type ViTModel } from '../engine/config.js';
+import { sharedFloat32, type ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
-import { walkInputs } from '../cli/inputs.js';
+import { walkInputs } from '../util/inputs.js';
+import { xorshiftFill } from '../util/random.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import { benchEnvironment } from './environment.js';
 import type { BenchReport, BenchResult } from './types.js';
@@ -40,13 +41,7 @@ export function percentile(sorted: number[], p: number): number {
 function pixelBatch(model: ViTModel, batch: number): Float32Array {
   const [h, w] = model.config.imageSize;
   const px = sharedFloat32(batch * model.config.numChannels * h * w);
-  let x = 0x2545f491;
-  for (let i = 0; i < px.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    px[i] = ((x >>> 0) / 4294967296) * 4 - 2;
-  }
+  xorshiftFill(px, 0x2545f491, -2, 2);
   return px;
 }
 

@@ -7,12 +7,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
-import type { PosEmbedResample } from '../engine/config.js';
+import type { PosEmbedResample } from '../model/config.js';
 import type { BackendName } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
-import { countInputs, walkInputs, type Input } from './inputs.js';
+import { countInputs, walkInputs, type Input } from '../util/inputs.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
 
 export interface ClassifyOptions {

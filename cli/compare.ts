@@ -1,7 +1,8 @@
 /** `vit compare`: our logits on a reference fixture's pixels against the reference implementation's logits. */
-import type { PosEmbedResample } from '../engine/config.js';
+import type { PosEmbedResample } from '../model/config.js';
 import { compareLogits, type Comparison } from '../engine/compare.js';
-import { createSession, outputWidth, type BackendName } from '../engine/session.js';
+import { createSession, type BackendName } from '../engine/session.js';
+import { outputWidth } from '../model/shapes.js';
 import { readFixture } from '../loaders/fixture.js';
 import { openModel } from '../loaders/index.js';
 
@@ -20,7 +21,7 @@ export async function runCompare(o: CompareOptions, log: (s: string) => void = c
   const [n, c, h, w] = fx.pixels.shape as [number, number, number, number];
   const k = fx.logits.shape[1]!;
   const model = await openModel(o.model, { imageSize: [h, w], posEmbedResample: o.posEmbed });
-  const width = outputWidth(model);
+  const width = outputWidth(model.config);
   if (width !== k) throw new Error(`${o.fixture}: fixture has ${k} logits per row, the model ${o.model} gives ${width}`);
   if (model.config.numChannels !== c) throw new Error(`${o.fixture}: fixture has ${c} channels, the model takes ${model.config.numChannels}`);
 

@@ -1,5 +1,5 @@
 /** Output formats of `vit classify`: one record per input, in input order. */
-import { csvField } from '../bench/format.js';
+import { csvField } from '../util/csv.js';
 import type { FileResult } from '../workers/protocol.js';
 
 export type OutputFormat = 'table' | 'jsonl' | 'csv';

@@ -1,5 +1,7 @@
 /** Logit comparison as `vit compare` reports it: pure, so tests check it directly. */
 
+import { topK } from './postprocess.js';
+
 export interface RowComparison {
   row: number;
   maxAbsDiff: number;
@@ -19,14 +21,33 @@ export interface Comparison {
   pass: boolean;
 }
 
-export function topK(values: ArrayLike<number>, k: number): number[] {
-  const idx = Array.from({ length: values.length }, (_, i) => i);
-  idx.sort((a, b) => values[b]! - values[a]! || a - b);
-  return idx.slice(0, k);
+type Floats = Float32Array | Float64Array;
+
+export interface ArrayComparison {
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  /** Elements failing |a - r| <= atol + rtol * |r| (NaN fails). */
+  failing: number;
+}
+
+/** The one tolerance check: elementwise |a - r| <= atol + rtol * |r|; NaN anywhere makes the maxima NaN. */
+export function compareArrays(a: ArrayLike<number>, ref: ArrayLike<number>, atol = 1e-4, rtol = 1e-4): ArrayComparison {
+  if (a.length !== ref.length) throw new Error(`compare: ${a.length} values against ${ref.length}`);
+  let maxAbs = 0;
+  let maxRel = 0;
+  let failing = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - ref[i]!);
+    const rel = d / Math.max(Math.abs(ref[i]!), 1e-12);
+    if (!(d <= atol + rtol * Math.abs(ref[i]!))) failing++;
+    maxAbs = Number.isNaN(d) || Number.isNaN(maxAbs) ? NaN : Math.max(maxAbs, d);
+    maxRel = Number.isNaN(rel) || Number.isNaN(maxRel) ? NaN : Math.max(maxRel, rel);
+  }
+  return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, failing };
 }
 
 /** Compare [rows, cols] logits; NaN anywhere fails. */
-export function compareLogits(actual: Float32Array, reference: Float32Array, rows: number, cols: number, atol = 1e-4, rtol = 1e-4): Comparison {
+export function compareLogits(actual: Floats, reference: Floats, rows: number, cols: number, atol = 1e-4, rtol = 1e-4): Comparison {
   if (actual.length !== rows * cols || reference.length !== rows * cols) {
     throw new Error(`compare: expected ${rows}x${cols} logits, got ${actual.length} and ${reference.length} values`);
   }
@@ -34,16 +55,7 @@ export function compareLogits(actual: Float32Array, reference: Float32Array, row
   for (let r = 0; r < rows; r++) {
     const a = actual.subarray(r * cols, (r + 1) * cols);
     const ref = reference.subarray(r * cols, (r + 1) * cols);
-    let maxAbs = 0;
-    let maxRel = 0;
-    let failing = 0;
-    for (let i = 0; i < cols; i++) {
-      const d = Math.abs(a[i]! - ref[i]!);
-      const rel = d / Math.max(Math.abs(ref[i]!), 1e-12);
-      if (!(d <= atol + rtol * Math.abs(ref[i]!))) failing++; // NaN fails too
-      maxAbs = Number.isNaN(d) ? NaN : Math.max(maxAbs, d);
-      maxRel = Number.isNaN(rel) ? NaN : Math.max(maxRel, rel);
-    }
+    const { maxAbsDiff: maxAbs, maxRelDiff: maxRel, failing } = compareArrays(a, ref, atol, rtol);
     const ta = topK(a, Math.min(5, cols));
     const tr = topK(ref, Math.min(5, cols));
     out.push({

@@ -16,7 +16,7 @@
  * Decoding (engine/decode.ts) gives what PIL's Image.open(f).convert('RGB') gives, plus EXIF
  * orientation.
  */
-import type { PreprocessConfig } from './config.js';
+import type { PreprocessConfig } from '../model/config.js';
 import { decodeImage, type DecodedImage } from './decode.js';
 import { resizeRgb, type OutputWindow, type WeightQuantization } from './pil-resize.js';
 

@@ -1,25 +1,19 @@
 /**
- * Load a ViT checkpoint directory (or safetensors file) into canonical weights + config.
+ * Load a ViT checkpoint directory (or safetensors file) into the model structure (model/weights.ts) + config.
  *
- * Format detection is by tensor names (HF `embeddings.patch_embeddings.*` vs timm `patch_embed.*`); the
+ * Format detection is by tensor names (loaders/formats/hf.ts, timm.ts); the
  * format modules in ./formats give the config and the key map, this file checks shapes and assembles.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import {
-  posEmbedGrid,
-  sharedFloat32,
-  type PosEmbedResample,
-  type Tensor,
-  type ViTConfig,
-  type ViTModel,
-  type Weights,
-} from '../engine/config.js';
-import { hfSpec, isHfCheckpoint } from './formats/hf.js';
+import type { PosEmbedResample } from '../model/config.js';
+import { patchGrid } from '../model/shapes.js';
+import { buildWeights, sharedFloat32, weightSlots, type Tensor, type ViTModel } from '../model/weights.js';
+import { HF_KEYS, hfSpec, isHfCheckpoint } from './formats/hf.js';
 import { CheckpointMismatchError, UnsupportedCheckpointError, type FormatSpec } from './formats/spec.js';
-import { isTimmCheckpoint, timmSpec } from './formats/timm.js';
+import { isTimmCheckpoint, TIMM_KEYS, timmSpec } from './formats/timm.js';
 import { resamplePosEmbed } from './pos-embed.js';
-import { openCheckpointFiles, type CheckpointTensors } from './safetensors.js';
+import { openCheckpointFiles, type CheckpointTensors } from './safetensors/shards.js';
 
 export { CheckpointMismatchError, UnsupportedCheckpointError } from './formats/spec.js';
 
@@ -68,7 +62,7 @@ export async function describeCheckpoint(source: CheckpointSource): Promise<{ di
     const sample = names.slice(0, 4).join(', ');
     throw new UnsupportedCheckpointError(
       where,
-      `not a ViT checkpoint this engine knows (expected HF keys "vit.embeddings.patch_embeddings.*" or timm keys "patch_embed.proj.*"; found ${sample}${names.length > 4 ? ', ...' : ''})`,
+      `not a ViT checkpoint this engine knows (expected HF keys ${HF_KEYS} or timm keys ${TIMM_KEYS}; found ${sample}${names.length > 4 ? ', ...' : ''})`,
     );
   }
   checkKeys(spec, names, where);
@@ -103,55 +97,25 @@ function list(names: string[]): string {
   return names.slice(0, 8).join(', ') + (names.length > 8 ? `, ... (${names.length - 8} more)` : '');
 }
 
-/** Shapes of the canonical tensors for a config (PyTorch layouts, see engine/config.ts). */
-export function canonicalShapes(c: ViTConfig): Map<string, number[]> {
-  const D = c.hiddenSize;
-  const [gh, gw] = posEmbedGrid(c);
-  const m = new Map<string, number[]>([
-    ['cls_token', [1, 1, D]],
-    ['pos_embed', [1, 1 + gh * gw, D]],
-    ['patch_embed.proj.weight', [D, c.numChannels, c.patchSize, c.patchSize]],
-    ['patch_embed.proj.bias', [D]],
-    ['norm.weight', [D]],
-    ['norm.bias', [D]],
-  ]);
-  for (let i = 0; i < c.numLayers; i++) {
-    const b = `blocks.${i}.`;
-    for (const n of ['norm1', 'norm2']) {
-      m.set(`${b}${n}.weight`, [D]);
-      m.set(`${b}${n}.bias`, [D]);
-    }
-    m.set(`${b}attn.qkv.weight`, [3 * D, D]);
-    m.set(`${b}attn.qkv.bias`, [3 * D]);
-    m.set(`${b}attn.proj.weight`, [D, D]);
-    m.set(`${b}attn.proj.bias`, [D]);
-    m.set(`${b}mlp.fc1.weight`, [c.mlpDim, D]);
-    m.set(`${b}mlp.fc1.bias`, [c.mlpDim]);
-    m.set(`${b}mlp.fc2.weight`, [D, c.mlpDim]);
-    m.set(`${b}mlp.fc2.bias`, [D]);
-  }
-  if (c.numClasses > 0) {
-    m.set('head.weight', [c.numClasses, D]);
-    m.set('head.bias', [c.numClasses]);
-  }
-  return m;
-}
-
-/** Shape of a canonical tensor assembled from its sources (stacked along dim 0). */
+/** Shape of a slot's tensor assembled from its sources (stacked along dim 0). */
 function assembledShape(shapes: number[][]): number[] {
   if (shapes.length === 1) return shapes[0]!;
   return [shapes.reduce((a, s) => a + (s[0] ?? 0), 0), ...shapes[0]!.slice(1)];
 }
 
+function slotShapes(spec: FormatSpec): Map<string, number[]> {
+  return new Map(weightSlots(spec.config).map((s) => [s.path, s.shape]));
+}
+
 function checkShapes(spec: FormatSpec, files: CheckpointTensors, where: string): void {
-  const expected = canonicalShapes(spec.config);
+  const expected = slotShapes(spec);
   for (const [name, srcs] of spec.sources) {
     const got = assembledShape(srcs.map((s) => files.info(s).shape));
     // HF stores the class token / position embedding as [1, n, D]; some exports drop the leading 1.
     const want = expected.get(name)!;
     const flat = (s: number[]) => s.filter((d, i) => !(d === 1 && i === 0 && s.length === 3)).join('x');
     if (got.join('x') !== want.join('x') && flat(got) !== flat(want)) {
-      const what = name === 'pos_embed' ? ` (position embedding for a ${posEmbedGrid(spec.config).join('x')} patch grid)` : '';
+      const what = name === 'pos' ? ` (position embedding for a ${patchGrid(spec.config, spec.config.imageSize).join('x')} patch grid)` : '';
       throw new CheckpointMismatchError(
         where,
         `tensor ${srcs.join(' + ')} has shape [${got.join(', ')}], expected [${want.join(', ')}]${what} for ${spec.config.architecture} as configured`,
@@ -175,17 +139,13 @@ function stack(parts: Tensor[], shape: number[]): Tensor {
 /** Load a checkpoint directory or safetensors file into a model ready for any backend. */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ViTModel> {
   const { files, spec } = await describeCheckpoint(path);
-  const expected = canonicalShapes(spec.config);
-  const weights: Weights = {};
+  const expected = slotShapes(spec);
+  const tensors = new Map<string, Tensor>();
   // Only the tensors the key map uses are read: ignored ones (a pooler, an I64 buffer) cost nothing.
-  for (const [name, srcs] of spec.sources) {
-    weights[name] = stack(await Promise.all(srcs.map((s) => files.read(s))), expected.get(name)!);
-  }
+  for (const [path, srcs] of spec.sources) tensors.set(path, stack(await Promise.all(srcs.map((s) => files.read(s))), expected.get(path)!));
   // A checkpoint made without qkv bias runs with a zero bias, so every backend has one code path.
-  for (let i = 0; i < spec.config.numLayers; i++) {
-    const n = `blocks.${i}.attn.qkv.bias`;
-    if (!weights[n]) weights[n] = { shape: [3 * spec.config.hiddenSize], data: sharedFloat32(3 * spec.config.hiddenSize) };
-  }
+  const D = spec.config.hiddenSize;
+  const weights = buildWeights(spec.config, (p) => tensors.get(p) ?? (p.endsWith('.qkv.bias') ? { shape: [3 * D], data: sharedFloat32(3 * D) } : undefined));
   let model: ViTModel = { config: spec.config, weights, source: path };
   if (opts.imageSize) model = withImageSize(model, opts.imageSize, opts.posEmbedResample);
   return model;
@@ -202,15 +162,15 @@ export function withImageSize(model: ViTModel, size: [number, number], method?: 
     throw new Error(`image size ${h}x${w} is not a positive multiple of the patch size ${c.patchSize} (${model.source})`);
   }
   if (h === c.imageSize[0] && w === c.imageSize[1]) return model;
-  const oldGrid = posEmbedGrid(c);
-  const newGrid: [number, number] = [h / c.patchSize, w / c.patchSize];
-  const pe = model.weights.pos_embed!;
+  const oldGrid = patchGrid(c, c.imageSize);
+  const newGrid = patchGrid(c, [h, w]);
+  const pe = model.weights.pos;
   const data = resamplePosEmbed(pe.data, c.hiddenSize, oldGrid, newGrid, method ?? c.posEmbedResample, 1);
   const preprocess = { ...c.preprocess, size: [h, w] as [number, number] };
   return {
     source: model.source,
     config: { ...c, imageSize: [h, w], preprocess },
-    weights: { ...model.weights, pos_embed: { shape: [1, 1 + newGrid[0] * newGrid[1], c.hiddenSize], data } },
+    weights: { ...model.weights, pos: { shape: [1, 1 + newGrid[0] * newGrid[1], c.hiddenSize], data } },
   };
 }
 

@@ -2,8 +2,8 @@
  * Reference fixtures: a safetensors file with `pixel_values` F32 [N,3,H,W] and `logits` F32 [N,K], and
  * `__metadata__` strings `source` (implementation and version) and optionally `files` (JSON list of image names).
  */
-import type { Tensor } from '../engine/config.js';
-import { readSafetensors } from './safetensors.js';
+import type { Tensor } from '../model/weights.js';
+import { readSafetensors } from './safetensors/read.js';
 
 export interface Fixture {
   path: string;

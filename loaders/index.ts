@@ -2,7 +2,8 @@
  * One entry point for a model spec: a local directory or safetensors file, a Hugging Face Hub id
  * (`org/name[@revision]`, downloaded into the HF cache), or `random:<arch>`.
  */
-import type { PosEmbedResample, ViTModel } from '../engine/config.js';
+import type { PosEmbedResample } from '../model/config.js';
+import type { ViTModel } from '../model/weights.js';
 import { loadModel, withImageSize } from './checkpoint.js';
 import { resolveModel, type ResolveOptions } from './hub.js';
 import { isRandomSpec, randomModel } from './random.js';

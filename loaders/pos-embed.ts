@@ -15,8 +15,8 @@
  * places where C++ promotes to double (a float times a double literal) are left in double before rounding, and the
  * multiply-adds the compiler fused are fused here too (see fmaf). Result: bit-identical to torch 2.11 on x86-64.
  */
-import type { PosEmbedResample } from '../engine/config.js';
-import { sharedFloat32 } from '../engine/config.js';
+import type { PosEmbedResample } from '../model/config.js';
+import { sharedFloat32 } from '../model/weights.js';
 
 const f = Math.fround;
 

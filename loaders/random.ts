@@ -1,30 +1,12 @@
 /**
  * `random:<arch>` models: a named architecture with deterministic random weights made in memory (no
- * download), for benchmarks and tests. Weights are drawn so activations stay O(1) (unit-variance linear
- * layers, LayerNorm gains near 1), which keeps logits meaningful and timings representative.
+ * download), for benchmarks and tests (weights: model/random.ts).
  */
-import { sharedFloat32, type ViTConfig, type ViTModel, type Weights } from '../engine/config.js';
+import type { ViTConfig } from '../model/config.js';
+import { randomWeights } from '../model/random.js';
+import type { ViTModel } from '../model/weights.js';
 import { ARCH_PATTERN, archSizes } from './architectures.js';
-import { canonicalShapes } from './checkpoint.js';
 import { imagenet1kLabels } from './labels.js';
-
-/**
- * Fill with a uniform distribution of the given mean and standard deviation (half-width sqrt(3) * std),
- * from a xorshift32 stream: deterministic across platforms and fast enough for ViT-L (300M values).
- * Returns the generator state to continue from.
- */
-function uniform(out: Float32Array, state: number, mean: number, std: number): number {
-  const scale = (2 * Math.sqrt(3) * std) / 4294967296;
-  const lo = mean - Math.sqrt(3) * std;
-  let x = state | 0 || 1;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = lo + (x >>> 0) * scale;
-  }
-  return x;
-}
 
 export function isRandomSpec(spec: string): boolean {
   return spec.startsWith('random:');
@@ -64,15 +46,5 @@ export function randomModel(spec: string, seed = 0): ViTModel {
     },
     posEmbedResample: 'timm',
   };
-  let state = (0x9e3779b9 ^ Math.imul(seed + 1, 0x85ebca6b)) | 0;
-  const weights: Weights = {};
-  for (const [name, shape] of canonicalShapes(config)) {
-    const data = sharedFloat32(shape.reduce((a, b) => a * b, 1));
-    if (/norm\d?\.weight$/.test(name)) state = uniform(data, state, 1, 0.1);
-    else if (shape.length === 1) state = uniform(data, state, 0, 0.02);
-    else if (name === 'cls_token' || name === 'pos_embed') state = uniform(data, state, 0, 0.5);
-    else state = uniform(data, state, 0, 1 / Math.sqrt(data.length / shape[0]!));
-    weights[name] = { shape, data };
-  }
-  return { config, weights, source: spec };
+  return { config, weights: randomWeights(config, seed), source: spec };
 }

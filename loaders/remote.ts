@@ -5,7 +5,8 @@
  * them in a CheckpointTensors, so the same format detection and key/shape checks run. No tensor data is fetched.
  */
 import { fetchRemoteHeaders, type ResolveOptions } from './hub.js';
-import { checkIndexAgrees, checkpointOf, parseHeaderObject, SafetensorsError, type CheckpointTensors } from './safetensors.js';
+import { parseHeaderObject, SafetensorsError } from './safetensors/header.js';
+import { checkIndexAgrees, checkpointOf, type CheckpointTensors } from './safetensors/shards.js';
 
 export const REMOTE_NOTE = 'remote: headers only, no weights downloaded';
 

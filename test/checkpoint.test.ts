@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { archSizes } from '../loaders/architectures.js';
-import { canonicalShapes, inspectCheckpoint, loadModel, withImageSize } from '../loaders/checkpoint.js';
+import { inspectCheckpoint, loadModel, withImageSize } from '../loaders/checkpoint.js';
+import { parameterCount, weightSlots, weightTensors } from '../model/weights.js';
 import { parseImageSize } from '../loaders/index.js';
 import { randomModel } from '../loaders/random.js';
-import { encodeSafetensors, readSafetensors } from '../loaders/safetensors.js';
+import { readSafetensors } from '../loaders/safetensors/read.js';
+import { encodeSafetensors } from '../dev/safetensors-encode.js';
 
 const TIMM = 'test/fixtures/models/timm-tiny';
 const HF = 'test/fixtures/models/hf-tiny';
@@ -36,7 +38,7 @@ describe('format detection and config', () => {
     expect(m.config.preprocess).toMatchObject({ mode: 'resize', interpolation: 'bilinear', size: [224, 224], mean: [0.5, 0.5, 0.5] });
     // q, k, v stacked along the output dimension in that order
     const { tensors } = await readSafetensors(join(HF, 'model.safetensors'));
-    const qkv = m.weights['blocks.1.attn.qkv.weight']!.data;
+    const qkv = m.weights.blocks[1]!.qkv.weight.data;
     const D = 96 * 96;
     expect(qkv.subarray(D, 2 * D)).toEqual(tensors['vit.encoder.layer.1.attention.attention.key.weight']!.data);
   });
@@ -116,8 +118,8 @@ describe('image sizes', () => {
     const m = await loadModel(TIMM);
     expect(withImageSize(m, [224, 224])).toBe(m);
     const big = withImageSize(m, [384, 224]);
-    expect(big.weights.pos_embed!.shape).toEqual([1, 1 + 24 * 14, 96]);
-    expect(big.weights['blocks.0.attn.qkv.weight']).toBe(m.weights['blocks.0.attn.qkv.weight']);
+    expect(big.weights.pos.shape).toEqual([1, 1 + 24 * 14, 96]);
+    expect(big.weights.blocks[0]!.qkv.weight).toBe(m.weights.blocks[0]!.qkv.weight);
     expect(() => withImageSize(m, [230, 224])).toThrow(/not a positive multiple of the patch size 16/);
   });
 });
@@ -126,18 +128,20 @@ describe('random models and inspect', () => {
   it('random weights are deterministic and have the canonical shapes', () => {
     const a = randomModel('random:vit-tiny-patch16-224:10');
     const b = randomModel('random:vit-tiny-patch16-224:10');
-    for (const [name, shape] of canonicalShapes(a.config)) {
-      expect(a.weights[name]!.shape).toEqual(shape);
-      const [x, y] = [a.weights[name]!.data, b.weights[name]!.data];
+    const [ta, tb] = [new Map(weightTensors(a.weights)), new Map(weightTensors(b.weights))];
+    expect([...ta.keys()]).toEqual(weightSlots(a.config).map((s) => s.path));
+    for (const { path, shape } of weightSlots(a.config)) {
+      expect(ta.get(path)!.shape).toEqual(shape);
+      const [x, y] = [ta.get(path)!.data, tb.get(path)!.data];
       expect(Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength))).toBe(0);
     }
-    expect(randomModel('random:vit-tiny-patch16-224:10', 1).weights.cls_token!.data[0]).not.toBe(a.weights.cls_token!.data[0]);
+    expect(randomModel('random:vit-tiny-patch16-224:10', 1).weights.cls.data[0]).not.toBe(a.weights.cls.data[0]);
     expect(() => randomModel('random:resnet50')).toThrow(/unknown architecture/);
   });
   it('inspect counts parameters and dtypes', async () => {
     const info = await inspectCheckpoint('test/fixtures/models/hf-tiny-bf16');
     const m = await loadModel(HF);
-    const total = Object.values(m.weights).reduce((a, t) => a + t.data.length, 0);
+    const total = parameterCount(m.weights);
     expect(info.parameters).toBe(total);
     expect(info.dtypes).toEqual({ BF16: info.tensors });
     expect(info.format).toBe('hf');

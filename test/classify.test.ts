@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEIT_TINY, MODELS, REPO, sharedModel } from './helpers/paths.js';
 
 const run = promisify(execFile);
-const CLI = 'dist/cli/vit.js';
-const DEIT = '../shared/models/deit-tiny-patch16-224';
-const TINY = 'test/fixtures/models/hf-tiny';
+const CLI = join(REPO, 'dist/cli/vit.js');
+const DEIT = sharedModel(DEIT_TINY, 'real-photo classification');
+const TINY = join(MODELS, 'hf-tiny');
 
 /** Ground truth for the clear photos (ImageNet-1k indices). */
 const TRUTH: Record<string, number[]> = {
@@ -60,10 +61,10 @@ async function classify(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
 
 const expectedOrder = ['baboon.jpg', 'chelsea.png', 'coffee.png', 'empty.png', 'not-an-image.jpg', 'truncated.jpg', 'sub/squirrel_cls.jpg', 'sub/deeper/orange.jpg'];
 
-describe.skipIf(!existsSync(DEIT))('classify a folder with the real DeiT-tiny', () => {
+describe.skipIf(!DEIT)('classify a folder with the real DeiT-tiny', () => {
   it('one line per input in order, right labels, errors for the bad files, non-zero exit, same with 1 and 2 workers', async () => {
-    const one = await classify([dir, '--model', DEIT, '--workers', '1', '--batch-size', '3']);
-    const two = await classify([dir, '--model', DEIT, '--workers', '2', '--batch-size', '3']);
+    const one = await classify([dir, '--model', DEIT!, '--workers', '1', '--batch-size', '3']);
+    const two = await classify([dir, '--model', DEIT!, '--workers', '2', '--batch-size', '3']);
     expect(one.code).toBe(1);
     expect(two.code).toBe(1);
     expect(one.lines.map((l) => l.file)).toEqual(expectedOrder);
@@ -82,7 +83,7 @@ describe.skipIf(!existsSync(DEIT))('classify a folder with the real DeiT-tiny', 
   });
 
   it('at --image-size 384 the clear photos keep their labels', async () => {
-    const r = await classify([dir, '--model', DEIT, '--image-size', '384', '--workers', '2', '--batch-size', '4']);
+    const r = await classify([dir, '--model', DEIT!, '--image-size', '384', '--workers', '2', '--batch-size', '4']);
     // orange.jpg is not clear-cut for DeiT-tiny (orange 0.50 vs lemon 0.21 at 224; a near tie at 384, where
     // timm's own 384 run agrees with ours: test/fixtures/deit-tiny-orange-384.safetensors), so it is left out here.
     const clear = r.lines.filter((x) => x.top && x.file !== 'sub/deeper/orange.jpg');
@@ -90,7 +91,6 @@ describe.skipIf(!existsSync(DEIT))('classify a folder with the real DeiT-tiny', 
     for (const l of clear) expect(TRUTH[l.file], `${l.file} at 384: ${l.top![0]!.label}`).toContain(l.top![0]!.index);
   });
 });
-if (!existsSync(DEIT)) console.warn(`skipping real-photo classification: ${DEIT} is absent (the workplace's shared/ folder)`);
 
 describe('faults', () => {
   it('a worker that dies is replaced; its batch is retried once, then its inputs fail; the rest goes on', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import type { Tensor } from '../engine/config.js';
-import { readSafetensors } from '../loaders/safetensors.js';
+import type { Tensor } from '../model/weights.js';
+import { readSafetensors } from '../loaders/safetensors/read.js';
 import { resamplePosEmbed } from '../loaders/pos-embed.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/pos-embed.safetensors', import.meta.url));

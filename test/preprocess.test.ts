@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { PreprocessConfig } from '../engine/config.js';
+import type { PreprocessConfig } from '../model/config.js';
 import {
   decodeImage,
   preprocessDecoded,
@@ -25,7 +25,8 @@ import {
 } from '../engine/preprocess.js';
 import { cmykToRgb } from '../engine/decode.js';
 import { resizeRgb, type ResampleFilter } from '../engine/pil-resize.js';
-import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader } from '../loaders/safetensors.js';
+import { readSafetensorsHeader, type SafetensorsHeader } from '../loaders/safetensors/header.js';
+import { readTensorF32 } from '../loaders/safetensors/read.js';
 
 const PHOTOS = fileURLToPath(new URL('./photos/', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));

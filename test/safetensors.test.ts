@@ -1,21 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  DTYPE_BITS,
-  SafetensorsError,
-  encodeSafetensors,
-  openCheckpointFiles,
-  readSafetensors,
-  readSafetensorsHeader,
-  readTensorF32,
-} from '../loaders/safetensors.js';
+import { DTYPE_BITS, SafetensorsError, readSafetensorsHeader } from '../loaders/safetensors/header.js';
+import { readSafetensors, readTensorF32 } from '../loaders/safetensors/read.js';
+import { openCheckpointFiles } from '../loaders/safetensors/shards.js';
+import { encodeSafetensors } from '../dev/safetensors-encode.js';
+import { xorshiftFill } from '../util/random.js';
+import { DEIT_TINY, sharedModel } from './helpers/paths.js';
 
 const MODELS = fileURLToPath(new URL('./fixtures/models/', import.meta.url));
-const DEIT = '/work/shared/models/deit-tiny-patch16-224';
+const DEIT = sharedModel(DEIT_TINY, 'the DeiT-tiny safetensors test') ?? '';
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'safetensors-test-'));
@@ -84,13 +80,7 @@ function testValues(): Float32Array {
     1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1e-40, -1e-45, 1.1754942e-38,
   ];
   const rand = new Uint32Array(20000);
-  let s = 0x12345678;
-  for (let i = 0; i < rand.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    rand[i] = s >>> 0;
-  }
+  xorshiftFill(rand, 0x12345678);
   const out = new Float32Array(special.length + rand.length);
   out.set(special);
   out.set(new Float32Array(rand.buffer), special.length);
@@ -429,7 +419,7 @@ describe('sharded checkpoint errors', () => {
   });
 });
 
-describe.skipIf(!existsSync(DEIT))(`real DeiT-tiny weights (skipped when ${DEIT} is absent)`, () => {
+describe.skipIf(!DEIT)('real DeiT-tiny weights', () => {
   it('reads every tensor of the 22 MB checkpoint', async () => {
     const t0 = performance.now();
     const c = await openCheckpointFiles(DEIT);
@@ -443,4 +433,3 @@ describe.skipIf(!existsSync(DEIT))(`real DeiT-tiny weights (skipped when ${DEIT}
     expect(params).toBeGreaterThan(5_000_000);
   });
 });
-if (!existsSync(DEIT)) console.warn(`safetensors.test: skipping the DeiT-tiny test, ${DEIT} is absent`);

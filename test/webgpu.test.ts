@@ -4,22 +4,31 @@
  * Everywhere: the erf used by GELU against a float64 erf; the weight transpose; every generated kernel
  * and a whole plan compiled and validated by Dawn's WGSL compiler on its null backend (no GPU needed,
  * results not computed).
- * With a GPU adapter: logits of every committed fixture through createSession(model, 'webgpu') at
- * atol = rtol = 1e-4. Without one these skip, saying why; VIT_GPU_TESTS=1 makes that a failure.
+ * With a GPU adapter (a real GPU, or Mesa lavapipe: scripts/lavapipe.sh): every shipped GEMM tile, LayerNorm and
+ * attention kernel against the float64 reference (outputs poisoned with NaN first, so unwritten elements show);
+ * synthetic models of odd shapes against the float64 forward; logits of every committed fixture through
+ * createSession(model, 'webgpu') at atol = rtol = 1e-4. Without an adapter these skip, saying why;
+ * VIT_GPU_TESTS=1 makes that a failure.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { loadModel } from '../loaders/checkpoint.js';
-import { readSafetensors } from '../loaders/safetensors.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticModel } from '../dev/synthetic.js';
+import { compareArrays } from '../engine/compare.js';
 import { createSession } from '../engine/session.js';
-import { gpu, NO_ADAPTER } from '../engine/webgpu/device.js';
-import { erf64, erfF32 } from '../engine/webgpu/kernels/activation.js';
-import { transposePad } from '../engine/webgpu/weights.js';
+import { createGpuContext, gpu, NO_ADAPTER, type GpuContext } from '../engine/webgpu/device.js';
+import { erfF32 } from '../engine/webgpu/kernels/activation.js';
+import { gemmConfigKey, gemmKernel, type GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
+import { GEMM_TILES } from '../engine/webgpu/kernels/index.js';
+import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
+import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
+import { padTo4, transposePad } from '../engine/webgpu/weights.js';
 import { createWebGPUSession, preparePlan } from '../engine/webgpu/session.js';
-
-const FIXTURES = join(import.meta.dirname, 'fixtures');
-const MODELS = join(FIXTURES, 'models');
+import { loadModel } from '../loaders/checkpoint.js';
+import { readFixture } from '../loaders/fixture.js';
+import { attention64, erf64, forward64, layerNorm64, linear64, type Act } from '../model/reference.js';
+import { randomArray } from '../util/random.js';
+import { FIXTURES, MODELS } from './helpers/paths.js';
 
 async function probe(backend?: string): Promise<string | undefined> {
   try {
@@ -53,11 +62,6 @@ describe('GELU erf (WGSL formula, evaluated in float32)', () => {
     for (let i = -6000; i <= 6000; i++) worst = Math.max(worst, Math.abs(erfF32(i / 1000) - erf64(i / 1000)));
     expect(worst).toBeLessThan(3e-7);
     expect(worst).toBeGreaterThan(0); // the float32 evaluation is not the float64 reference itself
-  });
-  it('float64 reference erf matches known values', () => {
-    expect(erf64(1)).toBeCloseTo(0.8427007929497149, 15);
-    expect(erf64(-0.5)).toBeCloseTo(-0.5204998778130465, 15);
-    expect(erf64(3.5)).toBeCloseTo(0.9999992569016276, 15);
   });
 });
 
@@ -101,16 +105,123 @@ describe.skipIf(!!noGpu && !gpuRequired)('webgpu backend vs reference fixtures (
     it(`${j.file}`, async () => {
       expect(noGpu, noGpu).toBeUndefined();
       const model = await loadModel(join(MODELS, j.model), { imageSize: j.size });
-      const fx = await readSafetensors(join(FIXTURES, j.file));
-      const px = fx.tensors.pixel_values!;
-      const ref = fx.tensors.logits!.data;
+      const fx = await readFixture(join(FIXTURES, j.file));
       const s = await createSession(model, 'webgpu');
       try {
-        const got = await s.run(px.data, px.shape[0]!);
-        expect(got.length).toBe(ref.length);
-        for (let i = 0; i < ref.length; i++) {
-          expect(Math.abs(got[i]! - ref[i]!), `logit ${i}: ${got[i]} vs ${ref[i]}`).toBeLessThanOrEqual(1e-4 + 1e-4 * Math.abs(ref[i]!));
-        }
+        const cmp = compareArrays(await s.run(fx.pixels.data, fx.pixels.shape[0]!), fx.logits.data);
+        expect(cmp.failing, `max |d| ${cmp.maxAbsDiff}`).toBe(0);
+      } finally {
+        await s.dispose();
+      }
+    });
+  }
+});
+
+/** Storage buffers in, one dispatch, the output read back. */
+async function dispatch(ctx: GpuContext, code: string, inputs: Float32Array[], outFloats: number, grid: number[], params?: number[], outInit?: Float32Array): Promise<Float32Array> {
+  const U = GPUBufferUsage;
+  const pipe = await ctx.pipeline(code, 'test');
+  const bufs = inputs.map((d) => ctx.upload(d, 'in', U.COPY_SRC));
+  const out = ctx.upload(outInit ?? new Float32Array(outFloats).fill(NaN), 'out', U.COPY_SRC);
+  const all = [...bufs, out];
+  if (params) {
+    const p = ctx.buffer(16, U.UNIFORM | U.COPY_DST, 'params');
+    ctx.device.queue.writeBuffer(p, 0, new Uint32Array([...params, 0, 0, 0, 0].slice(0, 4)));
+    all.push(p);
+  }
+  const bg = ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: all.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const staging = ctx.buffer(outFloats * 4, U.MAP_READ | U.COPY_DST, 'readback');
+  const enc = ctx.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, bg);
+  pass.dispatchWorkgroups(grid[0]!, grid[1] ?? 1, grid[2] ?? 1);
+  pass.end();
+  enc.copyBufferToBuffer(out, 0, staging, 0, outFloats * 4);
+  ctx.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const got = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  for (const b of [...all, staging]) b.destroy();
+  return got;
+}
+
+/** float32 kernel output against float64: within atol + rtol * |ref|, nothing left unwritten. */
+function expectClose(got: Float32Array, ref: ArrayLike<number>, atol: number, rtol = 1e-5) {
+  const cmp = compareArrays(got, ref, atol, rtol);
+  expect(cmp.failing, `max |d| ${cmp.maxAbsDiff}`).toBe(0);
+}
+
+describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 reference', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await createGpuContext();
+  });
+  afterAll(() => ctx?.destroy());
+  const limit = () => ctx.device.limits.maxComputeWorkgroupStorageSize;
+
+  const gemmCases: { M: number; K: number; N: number; epi: GemmEpilogue }[] = [
+    { M: 67, K: 96, N: 100, epi: 'bias-gelu-tanh' },
+    { M: 131, K: 52, N: 36, epi: 'bias-residual' },
+    { M: 5, K: 192, N: 200, epi: 'bias-gelu' },
+    { M: 40, K: 64, N: 10, epi: 'bias' },
+  ];
+  for (const tile of GEMM_TILES) {
+    it(`GEMM ${gemmConfigKey(tile)}: every epilogue`, async () => {
+      for (const c of gemmCases) {
+        const k = gemmKernel({ K: c.K, N: c.N, epilogue: c.epi, ...tile });
+        if (k.workgroupBytes > limit()) continue; // chooseGemmTile never picks it on this device
+        const a = randomArray(c.M * c.K, 11 + c.K);
+        const w = randomArray(c.N * c.K, 23 + c.N, 1 / Math.sqrt(c.K));
+        const bias = randomArray(c.N, 5 + c.N, 0.5);
+        const res = c.epi === 'bias-residual' ? randomArray(c.M * c.N, 7) : undefined;
+        const act: Act = c.epi === 'bias-gelu' ? 'gelu' : c.epi === 'bias-gelu-tanh' ? 'gelu_tanh' : 'none';
+        const got = await dispatch(ctx, k.code, [a, transposePad(w, c.N, c.K), padTo4(bias)], c.M * c.N, k.grid(c.M), [c.M], res && new Float32Array(res));
+        expectClose(got, linear64(a, w, bias, c.M, c.K, c.N, act, res), 1e-5);
+      }
+    });
+  }
+
+  it('LayerNorm, dense rows and class-token rows (strided)', async () => {
+    for (const c of [{ rows: 37, D: 96, eps: 1e-12, stride: 1 }, { rows: 3, D: 192, eps: 1e-6, stride: 5 }]) {
+      // Offset mean (3) and non-unit spread, as residual streams have.
+      const x = randomArray(c.rows * c.stride * c.D, 99 + c.D, 2).map((v) => v + 3);
+      const g = randomArray(c.D, 3, 0.3).map((v) => v + 1);
+      const b = randomArray(c.D, 4, 0.2);
+      const rows = new Float32Array(c.rows * c.D);
+      for (let r = 0; r < c.rows; r++) rows.set(x.subarray(r * c.stride * c.D, (r * c.stride + 1) * c.D), r * c.D);
+      const k = layerNormKernel(c.D, c.eps);
+      const got = await dispatch(ctx, k.code, [x, padTo4(g), padTo4(b)], c.rows * c.D, [c.rows, 1], [c.rows, (c.stride * c.D) / 4, c.D / 4, c.rows]);
+      expectClose(got, layerNorm64(rows, g, b, c.rows, c.D, c.eps), 1e-5);
+    }
+  });
+
+  it('attention: head dims 24 and 48, fewer keys than one tile', async () => {
+    for (const c of [{ B: 2, N: 50, D: 96, H: 4 }, { B: 1, N: 5, D: 96, H: 2 }]) {
+      // Spread 2 so the softmax is far from uniform.
+      const qkv = randomArray(c.B * c.N * 3 * c.D, 17 + c.N, 2);
+      const k = attentionKernel(c.N, c.D, c.H);
+      const got = await dispatch(ctx, k.code, [qkv], c.B * c.N * c.D, k.grid(c.B));
+      expectClose(got, attention64(qkv, c.B, c.N, c.D, c.H), 1e-5);
+    }
+  });
+});
+
+describe.skipIf(!!noGpu && !gpuRequired)('synthetic models vs the float64 forward (atol = rtol = 1e-4)', () => {
+  const cases = [
+    { D: 64, layers: 2, heads: 2, mlp: 160, classes: 0, P: 8, size: [48, 72] as [number, number], batch: 3, act: 'gelu_tanh' as const, eps: 1e-12 },
+    { D: 96, layers: 1, heads: 4, mlp: 192, classes: 1001, P: 14, size: [56, 42] as [number, number], batch: 2 },
+  ];
+  for (const c of cases) {
+    it(`D${c.D} P${c.P} ${c.size.join('x')}, ${c.classes} classes, batch ${c.batch}; batch 1 agrees with the batch`, async () => {
+      const model = syntheticModel(c);
+      const px = randomArray(c.batch * 3 * c.size[0] * c.size[1], 77);
+      const s = await createSession(model, 'webgpu');
+      try {
+        const got = await s.run(px, c.batch);
+        expect(compareArrays(got, forward64(model, px, c.batch)).failing).toBe(0);
+        const one = await s.run(px.subarray(0, 3 * c.size[0] * c.size[1]), 1);
+        expect(compareArrays(one, got.subarray(0, one.length), 1e-5, 1e-5).failing).toBe(0);
       } finally {
         await s.dispose();
       }

@@ -9,8 +9,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { ViTModel } from '../engine/config.js';
-import { isGpuBackend, outputWidth, type BackendName } from '../engine/session.js';
+import type { ViTModel } from '../model/weights.js';
+import { isGpuBackend, type BackendName } from '../engine/types.js';
+import { outputWidth } from '../model/shapes.js';
 import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
@@ -114,7 +115,7 @@ export class InferencePool {
     const rows = p.slots.filter((s) => 'row' in s).length;
     const f = rows ? await this.forward(p.pixels, rows) : undefined;
     const { model } = this.options;
-    return { results: resultsFromSlots(p.slots, f?.logits, outputWidth(model), topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
+    return { results: resultsFromSlots(p.slots, f?.logits, outputWidth(model.config), topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
   }
 
   /** Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared. */

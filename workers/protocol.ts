@@ -1,6 +1,7 @@
 /** Messages between the pool (main thread) and its workers. Plain data: structured-clone friendly. */
-import type { ViTModel } from '../engine/config.js';
-import type { BackendName } from '../engine/session.js';
+import type { ViTModel } from '../model/weights.js';
+import type { TopEntry } from '../engine/postprocess.js';
+import type { BackendName } from '../engine/types.js';
 
 export interface WorkerInit {
   /** Weights are views on SharedArrayBuffers: every worker maps the same memory. */
@@ -9,11 +10,6 @@ export interface WorkerInit {
   backend: BackendName | 'none';
 }
 
-export interface TopEntry {
-  index: number;
-  label?: string;
-  score: number;
-}
 
 /** One input's outcome; `error` says why it failed (the file is named by the caller). */
 export type FileResult = { top: TopEntry[]; error?: undefined } | { top?: undefined; error: string };

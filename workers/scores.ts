@@ -1,18 +1,7 @@
-/** Softmax top-k over one row of logits: the scores `vit classify` prints. */
-import { topK } from '../engine/compare.js';
-import type { FileResult, PreprocessReply, TopEntry } from './protocol.js';
+/** Per-input results of a preprocessed batch. */
+import { softmaxTopK } from '../engine/postprocess.js';
+import type { FileResult, PreprocessReply } from './protocol.js';
 
-export function softmaxTopK(logits: Float32Array, k: number, labels?: string[]): TopEntry[] {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  return topK(logits, k).map((i) => ({
-    index: i,
-    ...(labels?.[i] !== undefined ? { label: labels[i] } : {}),
-    score: Number((Math.exp(logits[i]! - max) / sum).toPrecision(6)),
-  }));
-}
 
 /** One result per input of a preprocessed batch: top-k for the rows that ran, the error for the others. */
 export function resultsFromSlots(

@@ -4,8 +4,9 @@
  */
 import { workerData } from 'node:worker_threads';
 import { preprocessImage } from '../engine/preprocess.js';
-import { createSession, outputWidth, type InferenceSession } from '../engine/session.js';
-import { sharedFloat32 } from '../engine/config.js';
+import { createSession, type InferenceSession } from '../engine/session.js';
+import { outputWidth, pixelsPerImage } from '../model/shapes.js';
+import { sharedFloat32 } from '../model/weights.js';
 import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, PreprocessReply, PreprocessTask, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
@@ -21,14 +22,13 @@ const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
 
 async function preprocess(task: PreprocessTask): Promise<PreprocessReply> {
   const c = model.config;
-  const [h, w] = c.imageSize;
-  const per = c.numChannels * h * w;
+  const per = pixelsPerImage(c);
   const t0 = performance.now();
   const pixels = await Promise.all(
     task.files.map(async (f) => {
       if (crashMarker && f.includes(crashMarker)) process.exit(70);
       try {
-        return await preprocessImage(f, c.preprocess, [h, w]);
+        return await preprocessImage(f, c.preprocess);
       } catch (e) {
         return e instanceof Error ? e : new Error(String(e));
       }
@@ -50,7 +50,7 @@ async function classify(task: ClassifyTask): Promise<ClassifyReply> {
   const t1 = performance.now();
   const rows = p.slots.filter((s) => 'row' in s).length;
   const logits = rows ? await session.run(p.pixels, rows) : undefined;
-  return { results: resultsFromSlots(p.slots, logits, outputWidth(model), task.topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: performance.now() - t1, deviceMs: session.lastDeviceMs?.() };
+  return { results: resultsFromSlots(p.slots, logits, outputWidth(model.config), task.topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: performance.now() - t1, deviceMs: session.lastDeviceMs?.() };
 }
 
 async function forward(task: ForwardTask): Promise<ForwardReply> {

@@ -3,7 +3,9 @@
  * tensorflow). Pre-norm blocks as timm's `VisionTransformer` / HF's `ViTLayer` compute them.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { ViTConfig, Weights } from '../config.js';
+import type { ViTConfig } from '../../model/config.js';
+import { modelShapes } from '../../model/shapes.js';
+import type { Linear, Tensor, ViTWeights } from '../../model/weights.js';
 
 type TF = typeof tfc;
 
@@ -36,71 +38,68 @@ export interface TfWeights {
   head?: [tfc.Tensor2D, tfc.Tensor1D];
 }
 
-export function uploadWeights(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): TfWeights {
+export function uploadWeights(tf: TF, c: ViTConfig, w: ViTWeights, transposed: boolean): TfWeights {
   // tidy keeps only the returned tensors: the pre-reshape / pre-transpose copies are released.
   const tensors = tf.tidy(() => uploadAll(tf, c, w, transposed) as unknown as tfc.TensorContainer) as unknown as Omit<TfWeights, 'transposed'>;
   return { transposed, ...tensors };
 }
 
-function uploadAll(tf: TF, c: ViTConfig, w: Weights, transposed: boolean): Omit<TfWeights, 'transposed'> {
-  const t = (name: string) => {
-    const x = w[name];
-    if (!x) throw new Error(`weights: missing ${name}`);
-    return tf.tensor(x.data, x.shape, 'float32');
-  };
-  const t1 = (name: string) => t(name) as tfc.Tensor1D;
+function uploadAll(tf: TF, c: ViTConfig, w: ViTWeights, transposed: boolean): Omit<TfWeights, 'transposed'> {
+  const t = (x: Tensor) => tf.tensor(x.data, x.shape, 'float32');
+  const t1 = (x: Tensor) => t(x) as tfc.Tensor1D;
   // Transposed on the JS side through one scratch buffer (tf.tensor copies it into the backend at once), so
   // neither the backend's memory nor the JS heap ever holds a second copy of the weights.
   let scratch = new Float32Array(0);
-  const t2 = (name: string) => {
-    const x = w[name];
-    if (!x || x.shape.length !== 2) throw new Error(`weights: missing matrix ${name}`);
-    if (!transposed) return t(name) as tfc.Tensor2D;
+  const t2 = (x: Tensor) => {
+    if (!transposed) return t(x) as tfc.Tensor2D;
     const [o, i] = x.shape as [number, number];
     if (scratch.length < o * i) scratch = new Float32Array(o * i);
     const out = scratch.subarray(0, o * i);
     for (let r = 0; r < o; r++) for (let c2 = 0; c2 < i; c2++) out[c2 * o + r] = x.data[r * i + c2]!;
     return tf.tensor2d(out, [i, o]);
   };
+  const bias = (l: Linear) => (l.bias ? t1(l.bias) : tf.zeros([l.weight.shape[0]!]) as tfc.Tensor1D);
+  const lin = (l: Linear): [tfc.Tensor2D, tfc.Tensor1D] => [t2(l.weight), bias(l)];
+  const norm = (n: { weight: Tensor; bias: Tensor }): [tfc.Tensor1D, tfc.Tensor1D] => [t1(n.weight), t1(n.bias)];
   // Per-head q/k/v matrices [D, hd] (transposed) and biases [hd], cut from the stacked [3D, D] qkv weight.
-  const D = c.hiddenSize;
-  const hd = D / c.numHeads;
-  const headsQKV = (i: number) => {
-    const W = w[`blocks.${i}.attn.qkv.weight`]!.data;
-    const bias = w[`blocks.${i}.attn.qkv.bias`]!.data;
+  const { D, heads, headDim: hd } = modelShapes(c);
+  const headsQKV = (qkv: Linear) => {
+    const W = qkv.weight.data;
+    const b = qkv.bias?.data ?? new Float32Array(3 * D);
     return [0, 1, 2].map((part) =>
-      Array.from({ length: c.numHeads }, (_, h) => {
+      Array.from({ length: heads }, (_, h) => {
         const out = new Float32Array(D * hd);
         const row0 = part * D + h * hd;
         for (let r = 0; r < hd; r++) for (let k = 0; k < D; k++) out[k * hd + r] = W[(row0 + r) * D + k]!;
-        return [tf.tensor2d(out, [D, hd]), tf.tensor1d(bias.slice(row0, row0 + hd))] as [tfc.Tensor2D, tfc.Tensor1D];
+        return [tf.tensor2d(out, [D, hd]), tf.tensor1d(b.slice(row0, row0 + hd))] as [tfc.Tensor2D, tfc.Tensor1D];
       }),
     );
   };
-  const pw = t('patch_embed.proj.weight');
-  const patchFilter = tf.transpose(pw, [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
+  const patchFilter = tf.transpose(t(w.patchEmbed.weight), [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
   return {
-    clsToken: tf.reshape(t('cls_token'), [1, 1, c.hiddenSize]),
-    posEmbed: tf.reshape(t('pos_embed'), [1, -1, c.hiddenSize]),
+    clsToken: tf.reshape(t(w.cls), [1, 1, D]),
+    posEmbed: tf.reshape(t(w.pos), [1, -1, D]),
     patchFilter,
-    patchBias: t1('patch_embed.proj.bias'),
-    blocks: Array.from({ length: c.numLayers }, (_, i) => {
-      const b = `blocks.${i}.`;
+    patchBias: bias(w.patchEmbed),
+    blocks: w.blocks.map((b) => {
+      const [projW, projB] = lin(b.proj);
+      const [fc1W, fc1B] = lin(b.fc1);
+      const [fc2W, fc2B] = lin(b.fc2);
       return {
-        norm1: [t1(`${b}norm1.weight`), t1(`${b}norm1.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
-        qkv: transposed ? undefined : ([t2(`${b}attn.qkv.weight`), t1(`${b}attn.qkv.bias`)] as [tfc.Tensor2D, tfc.Tensor1D]),
-        projW: t2(`${b}attn.proj.weight`),
-        projB: t1(`${b}attn.proj.bias`),
-        norm2: [t1(`${b}norm2.weight`), t1(`${b}norm2.bias`)] as [tfc.Tensor1D, tfc.Tensor1D],
-        fc1W: t2(`${b}mlp.fc1.weight`),
-        fc1B: t1(`${b}mlp.fc1.bias`),
-        fc2W: t2(`${b}mlp.fc2.weight`),
-        fc2B: t1(`${b}mlp.fc2.bias`),
-        headsQKV: transposed ? headsQKV(i) : undefined,
+        norm1: norm(b.norm1),
+        qkv: transposed ? undefined : lin(b.qkv),
+        projW,
+        projB,
+        norm2: norm(b.norm2),
+        fc1W,
+        fc1B,
+        fc2W,
+        fc2B,
+        headsQKV: transposed ? headsQKV(b.qkv) : undefined,
       };
     }),
-    norm: [t1('norm.weight'), t1('norm.bias')],
-    head: c.numClasses > 0 ? [t2('head.weight'), t1('head.bias')] : undefined,
+    norm: norm(w.norm),
+    head: w.head ? lin(w.head) : undefined,
   };
 }
 
@@ -162,11 +161,7 @@ function attentionPerHead(tf: TF, x: tfc.Tensor2D, heads: [tfc.Tensor2D, tfc.Ten
 export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D): tfc.Tensor2D {
   const [B, , H, W] = pixels.shape;
   if (w.blocks[0]?.headsQKV && B !== 1) throw new Error('per-head (wasm) weights run one image at a time');
-  const D = c.hiddenSize;
-  const heads = c.numHeads;
-  const hd = D / heads;
-  const P = c.patchSize;
-  const N = 1 + (H / P) * (W / P);
+  const { D, heads, headDim: hd, P, N } = modelShapes(c, [H!, W!]);
 
   // Patch embedding: a stride-P convolution, NHWC, giving patches in row-major grid order.
   const nhwc = tf.transpose(pixels, [0, 2, 3, 1]);

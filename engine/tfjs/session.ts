@@ -3,8 +3,9 @@
  * 'tensorflow' (libtensorflow through @tensorflow/tfjs-node or -node-gpu, when the user installed one).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ViTModel } from '../config.js';
-import { outputWidth, type BackendName, type InferenceSession, type SessionOptions } from '../session.js';
+import { modelShapes } from '../../model/shapes.js';
+import type { ViTModel } from '../../model/weights.js';
+import type { BackendName, InferenceSession, SessionOptions } from '../types.js';
 import { disposeWeights, forward, uploadWeights } from './forward.js';
 
 const TFJS_NODE_HINT =
@@ -56,6 +57,7 @@ class TfjsSession implements InferenceSession {
   async run(pixels: Float32Array, batch: number): Promise<Float32Array> {
     const c = this.model.config;
     const [h, w] = c.imageSize;
+    const { out: width } = modelShapes(c);
     const expected = batch * c.numChannels * h * w;
     if (pixels.length !== expected) {
       throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
@@ -63,7 +65,6 @@ class TfjsSession implements InferenceSession {
     // wasm runs image by image: its fast kernels are 2-D (see forward.ts), and batch 1 was the fastest per
     // image (DeiT-tiny: 104 ms at batch 1 against 164-197 ms per image at batch 8 through batched kernels).
     const step = this.backend === 'wasm' ? 1 : batch;
-    const width = outputWidth(this.model);
     const per = c.numChannels * h * w;
     const result = new Float32Array(batch * width);
     for (let i = 0; i < batch; i += step) {

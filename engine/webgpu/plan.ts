@@ -3,7 +3,8 @@
  * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
  * around it when the device has them), copies the output to a staging buffer and maps it.
  */
-import { posEmbedGrid, type ViTModel } from '../config.js';
+import { modelShapes } from '../../model/shapes.js';
+import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
 import type { GemmEpilogue } from './kernels/gemm.js';
@@ -21,11 +22,9 @@ const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 
 /** Bytes of the largest activation buffer per image: bounds the batch one plan can bind. */
 export function bytesPerImage(model: ViTModel): number {
-  const c = model.config;
-  const [H, W] = c.imageSize;
-  const np = Math.floor(H / c.patchSize) * Math.floor(W / c.patchSize);
-  const N = np + 1;
-  return 4 * Math.max(N * c.mlpDim, N * 3 * c.hiddenSize, np * c.numChannels * c.patchSize ** 2, c.numChannels * H * W);
+  const { N, D, mlp, Kp, C } = modelShapes(model.config);
+  const [H, W] = model.config.imageSize;
+  return 4 * Math.max(N * mlp, N * 3 * D, (N - 1) * Kp, C * H * W);
 }
 
 export class Plan {
@@ -53,8 +52,7 @@ export class Plan {
     const c = model.config;
     const [H, W] = c.imageSize;
     this.pixels = this.buf(batch * c.numChannels * H * W * 4, 'pixels', GPUBufferUsage.COPY_DST);
-    const outWidth = c.numClasses > 0 ? c.numClasses : c.hiddenSize;
-    this.outBytes = batch * outWidth * 4;
+    this.outBytes = batch * modelShapes(c).out * 4;
     this.output = this.buf(this.outBytes, 'output', GPUBufferUsage.COPY_SRC);
     this.staging = this.own(ctx.buffer(this.outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'output staging'));
     this.uniformData = new ArrayBuffer(maxDispatches * UNIFORM_SLOT);
@@ -110,13 +108,9 @@ export class Plan {
   private async record(kernels: KernelCache, wb: ModelBuffers): Promise<void> {
     const c = this.model.config;
     const B = this.batch;
-    const D = c.hiddenSize;
-    const P = c.patchSize;
+    const { D, P, N, Kp, heads, mlp } = modelShapes(c);
     const [H, W] = c.imageSize;
-    const [gh, gw] = posEmbedGrid(c);
-    const np = gh * gw;
-    const N = np + 1;
-    const Kp = c.numChannels * P * P;
+    const np = N - 1;
     const T = B * N;
     const f4 = 4;
 
@@ -126,7 +120,7 @@ export class Plan {
     const h = this.buf(T * D * f4, 'ln out');
     const qkv = this.buf(T * 3 * D * f4, 'qkv');
     const ao = this.buf(T * D * f4, 'attn out');
-    const hidBytes = T * c.mlpDim * f4;
+    const hidBytes = T * mlp * f4;
     const colBytes = B * np * Kp * f4;
     const hid = this.buf(Math.max(hidBytes, colBytes), 'mlp hidden');
     const cols: GPUBufferBinding = { buffer: hid, offset: 0, size: colBytes };
@@ -135,7 +129,7 @@ export class Plan {
     const feat = headless ? this.output : this.buf(B * D * f4, 'cls features');
 
     const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue) => {
-      const tile = chooseGemmTile(M, lin.N);
+      const tile = chooseGemmTile(M, lin.K, lin.N, this.ctx.device.limits.maxComputeWorkgroupStorageSize);
       const k = await kernels.gemm(lin.K, lin.N, epi, tile);
       this.add(label, k.pipeline, [A, lin.w, lin.b, C, this.params([M, 0, 0, 0])], k.kernel.grid(M));
     };
@@ -149,7 +143,7 @@ export class Plan {
     const [im2col, embed, attn] = await Promise.all([
       kernels.im2col(c.numChannels, H, W, P),
       kernels.embed(N, D),
-      kernels.attention(N, D, c.numHeads),
+      kernels.attention(N, D, heads),
     ]);
 
     {
@@ -157,7 +151,7 @@ export class Plan {
       const { grid, gx } = elementwise(total);
       this.add('im2col', im2col.pipeline, [this.pixels, cols, this.params([total, gx, 0, 0])], grid);
     }
-    await gemm('patch_embed', cols, wb.patch, pe, B * np, 'bias');
+    await gemm('patchEmbed', cols, wb.patch, pe, B * np, 'bias');
     {
       const total = (T * D) / 4;
       const { grid, gx } = elementwise(total);
@@ -169,13 +163,13 @@ export class Plan {
     };
     for (let i = 0; i < wb.layers.length; i++) {
       const L = wb.layers[i]!;
-      lnRows(`blocks.${i}.norm1`, x, L.norm1.g, L.norm1.b, h, T, D / 4);
-      await gemm(`blocks.${i}.attn.qkv`, h, L.qkv, qkv, T, 'bias');
-      this.add(`blocks.${i}.attn`, attn.pipeline, [qkv, ao], attn.kernel.grid(B));
-      await gemm(`blocks.${i}.attn.proj`, ao, L.proj, x, T, 'bias-residual');
-      lnRows(`blocks.${i}.norm2`, x, L.norm2.g, L.norm2.b, h, T, D / 4);
-      await gemm(`blocks.${i}.mlp.fc1`, h, L.fc1, hid, T, act);
-      await gemm(`blocks.${i}.mlp.fc2`, hid, L.fc2, x, T, 'bias-residual');
+      lnRows(`block ${i} norm1`, x, L.norm1.g, L.norm1.b, h, T, D / 4);
+      await gemm(`block ${i} qkv`, h, L.qkv, qkv, T, 'bias');
+      this.add(`block ${i} attention`, attn.pipeline, [qkv, ao], attn.kernel.grid(B));
+      await gemm(`block ${i} proj`, ao, L.proj, x, T, 'bias-residual');
+      lnRows(`block ${i} norm2`, x, L.norm2.g, L.norm2.b, h, T, D / 4);
+      await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act);
+      await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual');
     }
     // Final norm on the class token of each image only (row stride N*D), then the head.
     lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);

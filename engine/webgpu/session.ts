@@ -5,9 +5,9 @@
  * up to PLANS_IN_FLIGHT plans per batch size let concurrent runs overlap one's upload and read-back with
  * another's compute.
  */
-import type { ViTModel } from '../config.js';
-import type { InferenceSession, SessionOptions } from '../session.js';
-import { outputWidth } from '../session.js';
+import { modelShapes, pixelsPerImage } from '../../model/shapes.js';
+import type { ViTModel } from '../../model/weights.js';
+import type { InferenceSession, SessionOptions } from '../types.js';
 import { createGpuContext, type GpuContext } from './device.js';
 import { KernelCache } from './kernels/index.js';
 import { bytesPerImage, Plan } from './plan.js';
@@ -18,13 +18,12 @@ export const MAX_PLAN_BATCH = 256;
 
 /** Shapes the kernels support; throws naming what does not fit. */
 export function checkSupported(model: ViTModel): void {
-  const c = model.config;
+  const { D, mlp, Kp, heads, headDim } = modelShapes(model.config);
   const why: string[] = [];
-  if (c.hiddenSize % 4) why.push(`hiddenSize ${c.hiddenSize} is not a multiple of 4`);
-  if (c.mlpDim % 4) why.push(`mlpDim ${c.mlpDim} is not a multiple of 4`);
-  if ((c.numChannels * c.patchSize * c.patchSize) % 4) why.push(`channels*patch^2 is not a multiple of 4`);
-  const hd = c.hiddenSize / c.numHeads;
-  if (!Number.isInteger(hd) || hd % 4) why.push(`head dim ${c.hiddenSize}/${c.numHeads} is not a multiple of 4`);
+  if (D % 4) why.push(`hiddenSize ${D} is not a multiple of 4`);
+  if (mlp % 4) why.push(`mlpDim ${mlp} is not a multiple of 4`);
+  if (Kp % 4) why.push(`channels*patch^2 is not a multiple of 4`);
+  if (!Number.isInteger(headDim) || headDim % 4) why.push(`head dim ${D}/${heads} is not a multiple of 4`);
   if (why.length) throw new Error(`engine/webgpu: ${model.source} is not supported: ${why.join('; ')}`);
 }
 
@@ -96,13 +95,13 @@ class WebGPUSession implements InferenceSession {
   private async runNow(pixels: Float32Array, batch: number): Promise<Float32Array> {
     if (this.disposed) throw new Error('engine/webgpu: session is disposed');
     const c = this.model.config;
-    const per = c.numChannels * c.imageSize[0] * c.imageSize[1];
+    const per = pixelsPerImage(c);
     if (!Number.isInteger(batch) || batch < 1 || pixels.length !== batch * per) {
       throw new Error(
         `engine/webgpu: run(pixels, ${batch}) needs ${batch} x ${c.numChannels}x${c.imageSize[0]}x${c.imageSize[1]} = ${batch * per} values, got ${pixels.length}`,
       );
     }
-    const width = outputWidth(this.model);
+    const width = modelShapes(c).out;
     const out = new Float32Array(batch * width);
     let ms = 0;
     for (let b0 = 0; b0 < batch; b0 += this.maxPlanBatch) {
@@ -160,10 +159,10 @@ export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOp
     const session = new WebGPUSession(model, ctx, kernels, weights);
     // Compile the batch-independent kernels now so WGSL errors surface at creation.
     const c = model.config;
-    const N = 1 + Math.floor(c.imageSize[0] / c.patchSize) * Math.floor(c.imageSize[1] / c.patchSize);
+    const { N, D, heads } = modelShapes(c);
     await Promise.all([
-      kernels.layerNorm(c.hiddenSize, c.layerNormEps),
-      kernels.attention(N, c.hiddenSize, c.numHeads),
+      kernels.layerNorm(D, c.layerNormEps),
+      kernels.attention(N, D, heads),
       kernels.im2col(c.numChannels, c.imageSize[0], c.imageSize[1], c.patchSize),
       kernels.embed(N, c.hiddenSize),
     ]);

@@ -3,7 +3,8 @@
  * PyTorch [out, in]; the GEMM reads B as [in, pad4(out)] (N contiguous, zero padding columns), so
  * they are transposed here, once, on the CPU. Biases are padded to pad4(out) with zeros.
  */
-import type { ViTModel, Tensor } from '../config.js';
+import { modelShapes } from '../../model/shapes.js';
+import type { LayerNormW, Linear, Tensor, ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { pad4 } from './kernels/gemm.js';
 
@@ -53,51 +54,41 @@ export interface ModelBuffers {
 }
 
 export function uploadModel(ctx: GpuContext, model: ViTModel): ModelBuffers {
-  const { weights } = model;
   const all: GPUBuffer[] = [];
-  const get = (name: string, length: number): Tensor => {
-    const t = weights[name];
-    if (!t) throw new Error(`engine/webgpu/weights.ts: weight ${name} missing (${model.source})`);
-    if (t.data.length !== length) {
-      throw new Error(`engine/webgpu/weights.ts: ${name} has ${t.data.length} values, expected ${length} (${model.source})`);
-    }
-    return t;
-  };
   const put = (data: Float32Array, label: string) => {
     const b = ctx.upload(data, label);
     all.push(b);
     return b;
   };
-  const vec = (name: string, n: number) => put(padTo4(get(name, n).data), name);
-  const linear = (prefix: string, N: number, K: number): LinearBuffers => ({
-    w: put(transposePad(get(`${prefix}.weight`, N * K).data, N, K), `${prefix}.weight`),
-    b: weights[`${prefix}.bias`] ? vec(`${prefix}.bias`, N) : put(new Float32Array(pad4(N)), `${prefix}.bias(zero)`),
+  const check = (t: Tensor, length: number, label: string) => {
+    if (t.data.length !== length) throw new Error(`engine/webgpu/weights.ts: ${label} has ${t.data.length} values, expected ${length} (${model.source})`);
+    return t.data;
+  };
+  const vec = (t: Tensor, n: number, label: string) => put(padTo4(check(t, n, label)), label);
+  const linear = (l: Linear, N: number, K: number, label: string): LinearBuffers => ({
+    w: put(transposePad(check(l.weight, N * K, `${label}.weight`), N, K), `${label}.weight`),
+    b: l.bias ? vec(l.bias, N, `${label}.bias`) : put(new Float32Array(pad4(N)), `${label}.bias(zero)`),
     N,
     K,
   });
-  const c = model.config;
-  const D = c.hiddenSize;
-  const [H, W] = c.imageSize;
-  const np = Math.floor(H / c.patchSize) * Math.floor(W / c.patchSize);
-  const layers: LayerBuffers[] = [];
-  for (let i = 0; i < c.numLayers; i++) {
-    const p = `blocks.${i}`;
-    layers.push({
-      norm1: { g: vec(`${p}.norm1.weight`, D), b: vec(`${p}.norm1.bias`, D) },
-      qkv: linear(`${p}.attn.qkv`, 3 * D, D),
-      proj: linear(`${p}.attn.proj`, D, D),
-      norm2: { g: vec(`${p}.norm2.weight`, D), b: vec(`${p}.norm2.bias`, D) },
-      fc1: linear(`${p}.mlp.fc1`, c.mlpDim, D),
-      fc2: linear(`${p}.mlp.fc2`, D, c.mlpDim),
-    });
-  }
+  const { D, N, Kp, mlp, out } = modelShapes(model.config);
+  const norm = (n: LayerNormW, label: string) => ({ g: vec(n.weight, D, `${label}.weight`), b: vec(n.bias, D, `${label}.bias`) });
+  const w = model.weights;
+  const layers: LayerBuffers[] = w.blocks.map((b, i) => ({
+    norm1: norm(b.norm1, `block ${i} norm1`),
+    qkv: linear(b.qkv, 3 * D, D, `block ${i} qkv`),
+    proj: linear(b.proj, D, D, `block ${i} proj`),
+    norm2: norm(b.norm2, `block ${i} norm2`),
+    fc1: linear(b.fc1, mlp, D, `block ${i} fc1`),
+    fc2: linear(b.fc2, D, mlp, `block ${i} fc2`),
+  }));
   return {
-    patch: linear('patch_embed.proj', D, c.numChannels * c.patchSize * c.patchSize),
-    cls: vec('cls_token', D),
-    pos: put(get('pos_embed', (1 + np) * D).data, 'pos_embed'),
+    patch: linear(w.patchEmbed, D, Kp, 'patchEmbed'),
+    cls: vec(w.cls, D, 'cls'),
+    pos: put(check(w.pos, N * D, 'pos'), 'pos'),
     layers,
-    norm: { g: vec('norm.weight', D), b: vec('norm.bias', D) },
-    head: c.numClasses > 0 ? linear('head', c.numClasses, D) : undefined,
+    norm: norm(w.norm, 'norm'),
+    head: w.head ? linear(w.head, out, D, 'head') : undefined,
     all,
   };
 }

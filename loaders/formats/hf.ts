@@ -1,28 +1,36 @@
 /**
  * Hugging Face `ViTForImageClassification` / `ViTModel` checkpoints: config.json, preprocessor_config.json,
- * and the key map onto the canonical (timm) names.
+ * and the key map onto the model's weight slots.
  */
-import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
-import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
+import type { PreprocessConfig, ViTConfig } from '../../model/config.js';
+import { sizePair, slotSources, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
+
+/** How its keys look, for messages. */
+export const HF_KEYS = '"vit.embeddings.patch_embeddings.*"';
 
 export function isHfCheckpoint(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?embeddings\.patch_embeddings\.projection\.weight$/.test(n));
 }
 
+/** HF module of each block field. */
+const HF_BLOCK: Record<string, string> = {
+  norm1: 'layernorm_before',
+  proj: 'attention.output.dense',
+  norm2: 'layernorm_after',
+  fc1: 'intermediate.dense',
+  fc2: 'output.dense',
+};
+
 const RESAMPLE: Record<number, PreprocessConfig['interpolation']> = { 0: 'nearest', 2: 'bilinear', 3: 'bicubic' };
 
-/** ViTImageProcessor's pipeline from preprocessor_config.json (its defaults where a field or the file is missing). */
+/**
+ * ViTImageProcessor's pipeline from preprocessor_config.json (its defaults where a field or the file is missing).
+ * The output size is the model's image size (config.json image_size), the one source of it.
+ */
 export function hfPreprocess(pre: Json | undefined, imageSize: [number, number], file: string): PreprocessConfig {
   const p = pre ?? {};
-  const size = p.size as Json | number | undefined;
-  let out: [number, number] = imageSize;
-  if (typeof size === 'number') out = [size, size];
-  else if (size && typeof size === 'object') {
-    if (size.height !== undefined && size.width !== undefined) out = [Number(size.height), Number(size.width)];
-    else if (size.shortest_edge !== undefined) out = [Number(size.shortest_edge), Number(size.shortest_edge)];
-  }
   if (p.do_resize === false) throw new UnsupportedCheckpointError(file, 'preprocessor_config.json with do_resize false');
   const resample = p.resample === undefined ? 2 : Number(p.resample);
   const interpolation = RESAMPLE[resample];
@@ -30,7 +38,7 @@ export function hfPreprocess(pre: Json | undefined, imageSize: [number, number],
   const normalize = p.do_normalize !== false;
   return {
     mode: 'resize',
-    size: out,
+    size: imageSize,
     cropPct: 1,
     interpolation,
     rescale: p.do_rescale === false ? 1 : p.rescale_factor === undefined ? 1 / 255 : Number(p.rescale_factor),
@@ -81,29 +89,20 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     posEmbedResample: 'hf',
   };
 
-  const sources = new Map<string, string[]>();
   const e = `${prefix}embeddings.`;
-  sources.set('cls_token', [`${e}cls_token`]);
-  sources.set('pos_embed', [`${e}position_embeddings`]);
-  for (const s of ['weight', 'bias']) sources.set(`patch_embed.proj.${s}`, [`${e}patch_embeddings.projection.${s}`]);
-  const linear = (to: string, from: string, withBias = true) => {
-    sources.set(`${to}.weight`, [`${from}.weight`]);
-    if (withBias) sources.set(`${to}.bias`, [`${from}.bias`]);
-  };
-  for (let i = 0; i < numLayers; i++) {
-    const l = `${prefix}encoder.layer.${i}.`;
-    const b = `blocks.${i}.`;
-    linear(`${b}norm1`, `${l}layernorm_before`);
-    const qkv = ['query', 'key', 'value'].map((n) => `${l}attention.attention.${n}`);
-    sources.set(`${b}attn.qkv.weight`, qkv.map((n) => `${n}.weight`));
-    if (config.qkvBias) sources.set(`${b}attn.qkv.bias`, qkv.map((n) => `${n}.bias`));
-    linear(`${b}attn.proj`, `${l}attention.output.dense`);
-    linear(`${b}norm2`, `${l}layernorm_after`);
-    linear(`${b}mlp.fc1`, `${l}intermediate.dense`);
-    linear(`${b}mlp.fc2`, `${l}output.dense`);
-  }
-  linear('norm', `${prefix}layernorm`);
-  if (hasHead) linear('head', 'classifier');
+  const sources = slotSources(config, (path) => {
+    const [part, ...rest] = path.split('.');
+    const field = rest.at(-1)!;
+    if (part === 'cls') return [`${e}cls_token`];
+    if (part === 'pos') return [`${e}position_embeddings`];
+    if (part === 'patchEmbed') return [`${e}patch_embeddings.projection.${field}`];
+    if (part === 'norm') return [`${prefix}layernorm.${field}`];
+    if (part === 'head') return [`classifier.${field}`];
+    const [layer, module] = rest as [string, string];
+    const l = `${prefix}encoder.layer.${layer}.`;
+    if (module === 'qkv') return ['query', 'key', 'value'].map((n) => `${l}attention.attention.${n}.${field}`);
+    return [`${l}${HF_BLOCK[module]}.${field}`];
+  });
   // The pooler (ViTModel's tanh dense on the class token) and the masked-image-modeling token are not part of
   // classification or of the final class-token features; they are read past, not used.
   const ignored = names.filter((n) => n.startsWith(`${prefix}pooler.`) || n === `${e}mask_token`);

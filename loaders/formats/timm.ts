@@ -1,14 +1,17 @@
 /**
  * timm `VisionTransformer` checkpoints as timm publishes them on the hub: model.safetensors with timm key
- * names (already the canonical ones) and a config.json with `architecture`, optional `model_args` and
+ * names and a config.json with `architecture`, optional `model_args` and
  * `pretrained_cfg`.
  */
-import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
+import type { PreprocessConfig, ViTConfig } from '../../model/config.js';
 import { ARCH_PATTERN, archSizes } from '../architectures.js';
 import { imagenet1kLabels } from '../labels.js';
-import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
+import { sizePair, slotSources, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
+
+/** How its keys look, for messages. */
+export const TIMM_KEYS = '"patch_embed.proj.*"';
 
 export function isTimmCheckpoint(names: string[]): boolean {
   return names.includes('patch_embed.proj.weight');
@@ -26,14 +29,15 @@ const UNSUPPORTED_KEYS: [RegExp, string][] = [
   [/\.attn\.norm\.|\.mlp\.norm\./, 'normalised attention / MLP (scale_attn_norm / scale_mlp_norm)'],
 ];
 
+/** timm module of each block field. */
+const TIMM_BLOCK: Record<string, string> = { norm1: 'norm1', qkv: 'attn.qkv', proj: 'attn.proj', norm2: 'norm2', fc1: 'mlp.fc1', fc2: 'mlp.fc2' };
+
 const DEFAULT_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 const DEFAULT_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-/** timm's eval transform from `pretrained_cfg` (timm's defaults where a field is missing). */
+/** timm's eval transform from `pretrained_cfg` (timm's defaults where a field is missing), at the model's image size. */
 export function timmPreprocess(pc: Json | undefined, imageSize: [number, number], file: string): PreprocessConfig {
   const p = pc ?? {};
-  const input = p.input_size as number[] | undefined;
-  const size: [number, number] = input ? [Number(input[1]), Number(input[2])] : imageSize;
   const interp = String(p.interpolation ?? 'bicubic');
   if (interp !== 'bicubic' && interp !== 'bilinear' && interp !== 'nearest') {
     throw new UnsupportedCheckpointError(file, `pretrained_cfg interpolation "${interp}"`);
@@ -44,7 +48,7 @@ export function timmPreprocess(pc: Json | undefined, imageSize: [number, number]
   }
   return {
     mode: cropMode === 'squash' ? 'resize' : 'resize-crop',
-    size,
+    size: imageSize,
     cropPct: p.crop_pct === undefined ? 0.875 : Number(p.crop_pct),
     interpolation: interp,
     rescale: 1 / 255,
@@ -105,17 +109,15 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
     posEmbedResample: 'timm',
   };
 
-  const sources = new Map<string, string[]>();
-  const same = (n: string) => sources.set(n, [n]);
-  ['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias', 'norm.weight', 'norm.bias'].forEach(same);
-  for (let i = 0; i < depth; i++) {
-    for (const l of ['norm1', 'attn.proj', 'norm2', 'mlp.fc1', 'mlp.fc2']) {
-      same(`blocks.${i}.${l}.weight`);
-      same(`blocks.${i}.${l}.bias`);
-    }
-    same(`blocks.${i}.attn.qkv.weight`);
-    if (config.qkvBias) same(`blocks.${i}.attn.qkv.bias`);
-  }
-  if (numClasses > 0) ['head.weight', 'head.bias'].forEach(same);
+  const sources = slotSources(config, (path) => {
+    const [part, ...rest] = path.split('.');
+    const field = rest.at(-1)!;
+    if (part === 'cls') return ['cls_token'];
+    if (part === 'pos') return ['pos_embed'];
+    if (part === 'patchEmbed') return [`patch_embed.proj.${field}`];
+    if (part === 'norm' || part === 'head') return [path];
+    const [layer, module] = rest as [string, string];
+    return [`blocks.${layer}.${TIMM_BLOCK[module]}.${field}`];
+  });
   return { config, sources, ignored: [] };
 }

@@ -62,25 +62,3 @@ export function erfF32(a: number): number {
   };
   return f(f(x * horner(ERF_ALPHA)) / horner(ERF_BETA));
 }
-
-/** erf in float64 (Taylor series for |x| < 3, continued fraction for erfc beyond): the reference for erfF32. */
-export function erf64(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    // erf x = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = ax;
-    let sum = ax;
-    for (let n = 1; n < 200; n++) {
-      term *= (-ax * ax) / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc x = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))) evaluated bottom-up.
-  let cf = ax;
-  for (let k = 60; k >= 1; k--) cf = ax + k / 2 / cf;
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / cf;
-  return Math.sign(x) * (1 - erfc);
-}

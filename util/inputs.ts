@@ -1,5 +1,5 @@
 /**
- * Inputs of `vit classify`, walked lazily: a directory of 100k images starts at once and holds one
+ * Image inputs (`vit classify`, `vit bench --images`), walked lazily: a directory of 100k images starts at once and holds one
  * directory listing at a time. Order is deterministic (names sorted per directory), so output is too.
  */
 import { opendir, stat } from 'node:fs/promises';

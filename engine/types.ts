@@ -1,0 +1,34 @@
+/**
+ * What every backend implements: a session owns a model's weights on one device and runs batches of
+ * preprocessed pixels at the model's image size (config.imageSize; resample the position embedding with
+ * withImageSize first to run at another size).
+ */
+import type { ViTModel } from '../model/weights.js';
+
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
+
+export interface InferenceSession {
+  readonly backend: BackendName;
+  readonly model: ViTModel;
+  /**
+   * pixels: float32 [batch, channels, height, width] at config.imageSize.
+   * Returns logits [batch, numClasses] (final class-token features [batch, hiddenSize] for a headless model).
+   */
+  run(pixels: Float32Array, batch: number): Promise<Float32Array>;
+  /** Device-side milliseconds of the last run, where the backend can measure them. */
+  lastDeviceMs?(): number | undefined;
+  dispose(): Promise<void>;
+}
+
+export interface SessionOptions {
+  /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
+  threads?: number;
+  /** webgpu: which adapter index, for machines with several GPUs. */
+  gpuIndex?: number;
+}
+
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu'];
+
+export function isGpuBackend(b: BackendName): boolean {
+  return b === 'webgpu';
+}

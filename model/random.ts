@@ -1,0 +1,23 @@
+/**
+ * Deterministic random weights for a config (random:<arch> models, synthetic test models). Drawn so
+ * activations stay O(1): unit-variance linear layers, LayerNorm gains near 1.
+ */
+import { xorshiftFill } from '../util/random.js';
+import type { ViTConfig } from './config.js';
+import { buildWeights, sharedFloat32, weightSlots, type Tensor, type ViTWeights } from './weights.js';
+
+export function randomWeights(config: ViTConfig, seed = 0): ViTWeights {
+  let state = (0x9e3779b9 ^ Math.imul(seed + 1, 0x85ebca6b)) | 0;
+  const tensors = new Map<string, Tensor>();
+  // Uniform with the given mean and standard deviation (half-width sqrt(3) * std).
+  const uniform = (data: Float32Array, mean: number, std: number) => (state = xorshiftFill(data, state, mean - Math.sqrt(3) * std, mean + Math.sqrt(3) * std));
+  for (const { path, shape } of weightSlots(config)) {
+    const data = sharedFloat32(shape.reduce((a, b) => a * b, 1));
+    if (/norm\d?\.weight$/.test(path)) uniform(data, 1, 0.1);
+    else if (shape.length === 1) uniform(data, 0, 0.02);
+    else if (path === 'cls' || path === 'pos') uniform(data, 0, 0.5);
+    else uniform(data, 0, 1 / Math.sqrt(data.length / shape[0]!));
+    tensors.set(path, { shape, data });
+  }
+  return buildWeights(config, (p) => tensors.get(p));
+}
