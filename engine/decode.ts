@@ -15,8 +15,8 @@
  *   there too (documented divergence: PIL's result is mostly white).
  * - Truncated or corrupt data is an error (sharp failOn 'truncated'), never grey filler pixels.
  */
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { readRegular } from './regular-file.js';
 
 export interface DecodedImage {
   width: number;
@@ -41,9 +41,10 @@ export async function decodeImage(input: string | Buffer, label?: string): Promi
   const name = typeof input === 'string' ? input : (label ?? '<buffer>');
   let bytes: Buffer;
   try {
-    bytes = typeof input === 'string' ? await readFile(input) : input;
+    bytes = typeof input === 'string' ? await readRegular(input) : input;
   } catch (e) {
-    throw new ImageDecodeError(name, `cannot read file (${(e as Error).message})`, { cause: e });
+    const why = (e as Error).message.startsWith(`${name}: `) ? (e as Error).message.slice(name.length + 2) : (e as Error).message;
+    throw new ImageDecodeError(name, `cannot read file (${why})`, { cause: e });
   }
   if (bytes.length === 0) throw new ImageDecodeError(name, 'empty file, not an image');
   try {

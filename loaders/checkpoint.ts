@@ -4,7 +4,8 @@
  * Format detection is by tensor names (HF `embeddings.patch_embeddings.*` vs timm `patch_embed.*`); the
  * format modules in ./formats give the config and the key map, this file checks shapes and assembles.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { NotRegularFileError, readRegular } from '../engine/regular-file.js';
 import { basename, dirname, join } from 'node:path';
 import {
   posEmbedGrid,
@@ -30,12 +31,16 @@ export interface LoadOptions {
   posEmbedResample?: PosEmbedResample;
 }
 
+/** config.json and preprocessor_config.json are small: larger files are refused before they are read. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
+    text = (await readRegular(path, MAX_CONFIG_BYTES)).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e instanceof NotRegularFileError ? e : new Error(`${path}: cannot read (${(e as Error).message})`);
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;

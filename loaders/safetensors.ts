@@ -12,6 +12,7 @@ import { endianness } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { Dtype, SafetensorsIndexJson } from '@huggingface/hub';
 import type { Tensor } from '../engine/config.js';
+import { openRegular, readRegular } from '../engine/regular-file.js';
 import { sharedFloat32 } from '../engine/config.js';
 
 /** Dtype names as the safetensors format (and @huggingface/hub) spell them. */
@@ -102,9 +103,16 @@ function parseEntry(path: string, name: string, v: unknown, dataSize: number): T
   return { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end };
 }
 
+/** Open a file of a checkpoint for reading: a regular file, else a SafetensorsError naming it. */
+async function openFile(path: string): Promise<FileHandle> {
+  return openRegular(path).catch((e: Error) => {
+    throw new SafetensorsError(path, e.message.startsWith(`${path}: `) ? e.message.slice(path.length + 2) : e.message);
+  });
+}
+
 /** Read and validate the header of a safetensors file (reads only the first 8 + N bytes). */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   try {
     return await readHeaderFrom(fh, path);
   } finally {
@@ -202,7 +210,7 @@ async function readTensorFrom(fh: FileHandle, header: SafetensorsHeader, name: s
 
 /** Read several tensors of one file through a single open handle. */
 async function readTensorsOf(header: SafetensorsHeader, names: Iterable<string>): Promise<Record<string, Tensor>> {
-  const fh = await open(header.path, 'r');
+  const fh = await openFile(header.path);
   try {
     const out: Record<string, Tensor> = {};
     for (const name of names) out[name] = await readTensorFrom(fh, header, name);
@@ -219,7 +227,7 @@ export async function readTensorF32(header: SafetensorsHeader, name: string): Pr
 
 /** Every tensor of one file, as float32 (the file is opened once). */
 export async function readSafetensors(path: string): Promise<{ header: SafetensorsHeader; tensors: Record<string, Tensor> }> {
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   try {
     const header = await readHeaderFrom(fh, path);
     const tensors: Record<string, Tensor> = {};
@@ -270,10 +278,12 @@ export async function openCheckpointFiles(pathOrDir: string): Promise<Checkpoint
 
 async function openIndex(indexPath: string): Promise<CheckpointTensors> {
   const bad = (msg: string) => new SafetensorsError(indexPath, msg);
-  if ((await stat(indexPath)).size > MAX_HEADER_BYTES) throw bad(`index is larger than ${MAX_HEADER_BYTES / 1e6} MB`);
+  const text = (await readRegular(indexPath, MAX_HEADER_BYTES).catch((e: Error) => {
+    throw bad(e.message.slice(indexPath.length + 2));
+  })).toString('utf8');
   let index: SafetensorsIndexJson;
   try {
-    index = JSON.parse(await readFile(indexPath, 'utf8')) as SafetensorsIndexJson;
+    index = JSON.parse(text) as SafetensorsIndexJson;
   } catch (e) {
     throw bad(`index is not valid JSON (${(e as Error).message})`);
   }
