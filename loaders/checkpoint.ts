@@ -16,6 +16,7 @@ import {
   type ViTModel,
   type Weights,
 } from '../engine/config.js';
+import { ConfigError } from './check-config.js';
 import { hfSpec, isHfCheckpoint } from './formats/hf.js';
 import { CheckpointMismatchError, UnsupportedCheckpointError, type FormatSpec } from './formats/spec.js';
 import { isTimmCheckpoint, timmSpec } from './formats/timm.js';
@@ -66,15 +67,20 @@ export async function describeCheckpoint(source: CheckpointSource): Promise<{ di
   const names = files.names();
   const cfg = await readJson(join(dir, 'config.json'));
   const where = files.files.length === 1 ? files.files[0]! : dir;
-  let spec: FormatSpec;
-  if (isHfCheckpoint(names)) spec = hfSpec(names, cfg, await readJson(join(dir, 'preprocessor_config.json')), where);
-  else if (isTimmCheckpoint(names)) spec = timmSpec(names, cfg, where);
-  else {
+  if (!isHfCheckpoint(names) && !isTimmCheckpoint(names)) {
     const sample = names.slice(0, 4).join(', ');
     throw new UnsupportedCheckpointError(
       where,
       `not a ViT checkpoint this engine knows (expected HF keys "vit.embeddings.patch_embeddings.*" or timm keys "patch_embed.proj.*"; found ${sample}${names.length > 4 ? ', ...' : ''})`,
     );
+  }
+  let spec: FormatSpec;
+  try {
+    spec = isHfCheckpoint(names) ? hfSpec(names, cfg, await readJson(join(dir, 'preprocessor_config.json')), where) : timmSpec(names, cfg, where);
+  } catch (e) {
+    // A bad config value is one set-up error naming the config file it came from.
+    if (e instanceof ConfigError) throw new Error(`${join(dir, e.file)}: ${e.message} (checkpoint ${where})`);
+    throw e;
   }
   checkKeys(spec, names, where);
   checkShapes(spec, files, where);
@@ -184,7 +190,13 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<V
   const weights: Weights = {};
   // Only the tensors the key map uses are read: ignored ones (a pooler, an I64 buffer) cost nothing.
   for (const [name, srcs] of spec.sources) {
-    weights[name] = stack(await Promise.all(srcs.map((s) => files.read(s))), expected.get(name)!);
+    const parts = await Promise.all(srcs.map((s) => files.read(s)));
+    // A NaN or infinite weight gives NaN logits for every image: refused here, naming the tensor and its file.
+    parts.forEach((p, i) => {
+      const at = p.data.findIndex((v) => !Number.isFinite(v));
+      if (at >= 0) throw new CheckpointMismatchError(files.info(srcs[i]!).path, `tensor "${srcs[i]}" holds a non-finite value (${p.data[at]} at element ${at})`);
+    });
+    weights[name] = stack(parts, expected.get(name)!);
   }
   // A checkpoint made without qkv bias runs with a zero bias, so every backend has one code path.
   for (let i = 0; i < spec.config.numLayers; i++) {

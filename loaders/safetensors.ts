@@ -13,6 +13,7 @@ import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { Dtype, SafetensorsIndexJson } from '@huggingface/hub';
 import type { Tensor } from '../engine/config.js';
 import { openRegular, readRegular } from '../engine/regular-file.js';
+import { duplicateKey } from './json-keys.js';
 import { sharedFloat32 } from '../engine/config.js';
 
 /** Dtype names as the safetensors format (and @huggingface/hub) spell them. */
@@ -135,11 +136,15 @@ async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safetensors
   const jsonBytes = new Uint8Array(n);
   await readFully(fh, path, jsonBytes, 8);
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes);
+    raw = JSON.parse(text);
   } catch (e) {
     throw new SafetensorsError(path, `header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw new SafetensorsError(path, `header is ambiguous: key ${JSON.stringify(dup)} appears twice`);
   if (!isRecord(raw)) throw new SafetensorsError(path, 'header is not a JSON object');
 
   const dataStart = 8 + n;
@@ -287,6 +292,8 @@ async function openIndex(indexPath: string): Promise<CheckpointTensors> {
   } catch (e) {
     throw bad(`index is not valid JSON (${(e as Error).message})`);
   }
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw bad(`index is ambiguous: key ${JSON.stringify(dup)} appears twice`);
   if (!isRecord(index) || !isRecord(index.weight_map)) throw bad('index has no "weight_map" object');
   if (index.metadata !== undefined && !isRecord(index.metadata)) throw bad('index "metadata" is not an object');
   const metadata: Record<string, string> = {};

@@ -3,6 +3,7 @@
  * and the key map onto the canonical (timm) names.
  */
 import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
+import { checkConfig } from '../check-config.js';
 import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -81,6 +82,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     posEmbedResample: 'hf',
   };
 
+  checkConfig(config, 'preprocessor_config.json'); // before the key map is built from its sizes
   const sources = new Map<string, string[]>();
   const e = `${prefix}embeddings.`;
   sources.set('cls_token', [`${e}cls_token`]);

@@ -6,6 +6,7 @@
 import type { PreprocessConfig, ViTConfig } from '../../engine/config.js';
 import { ARCH_PATTERN, archSizes } from '../architectures.js';
 import { imagenet1kLabels } from '../labels.js';
+import { checkConfig } from '../check-config.js';
 import { sizePair, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -105,6 +106,7 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
     posEmbedResample: 'timm',
   };
 
+  checkConfig(config, 'config.json'); // before the key map is built from its sizes
   const sources = new Map<string, string[]>();
   const same = (n: string) => sources.set(n, [n]);
   ['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias', 'norm.weight', 'norm.bias'].forEach(same);
