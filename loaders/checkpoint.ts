@@ -4,9 +4,9 @@
  * Format detection is by tensor names (HF `embeddings.patch_embeddings.*` vs timm `patch_embed.*`); the
  * format modules in ./formats give the config and the key map, this file checks shapes and assembles.
  */
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { NotRegularFileError, readRegular } from '../engine/regular-file.js';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import {
   posEmbedGrid,
   sharedFloat32,
@@ -231,6 +231,26 @@ export function withImageSize(model: ViTModel, size: [number, number], method?: 
   };
 }
 
+/**
+ * Checkpoint files that are symlinks resolving outside the model directory. They are loaded (the hub cache
+ * itself links snapshots/<commit>/<file> to ../../blobs/<etag>, so links inside the cached repo count as
+ * inside), and `vit inspect` lists them.
+ */
+export async function linksOutside(dir: string, files: string[]): Promise<{ file: string; target: string }[]> {
+  const real = async (p: string) => realpath(p).catch(() => resolve(p));
+  const inHubCache = basename(dirname(resolve(dir))) === 'snapshots';
+  const root = await real(inHubCache ? join(dir, '..', '..') : dir);
+  const out: { file: string; target: string }[] = [];
+  for (const f of files) {
+    if (!/^[a-z]+:/i.test(f) || isAbsolute(f)) {
+      const target = await real(f);
+      const rel = relative(root, target);
+      if (rel.startsWith('..') || isAbsolute(rel)) out.push({ file: basename(f), target });
+    }
+  }
+  return out;
+}
+
 /** What `vit inspect` prints. */
 export async function inspectCheckpoint(source: CheckpointSource) {
   const { dir, files, spec } = await describeCheckpoint(source);
@@ -247,6 +267,7 @@ export async function inspectCheckpoint(source: CheckpointSource) {
   return {
     path: dir,
     files: files.files.map((f) => basename(f)),
+    linkedOutside: await linksOutside(dir, files.files),
     format: spec.config.format,
     config: { ...config, labels: labels ? `${labels.length} names (${labels.slice(0, 3).join(', ')}, ...)` : undefined },
     tensors: files.names().length,
