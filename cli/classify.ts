@@ -1,7 +1,7 @@
 /**
  * `vit classify <paths...>`: every input gets exactly one output record, in input order, whatever
- * the worker count; bad inputs get an error record and the run goes on. Ctrl-C stops feeding new work,
- * waits for the batches in flight and writes what was done.
+ * the worker count; bad inputs get an error record and the run goes on. Ctrl-C (or SIGTERM) stops feeding
+ * new work, waits for the batches in flight and writes what was done. Where records go, and --resume: sink.ts.
  */
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../engine/config.js';
