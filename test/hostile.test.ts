@@ -4,7 +4,7 @@
  * that the message names what is wrong.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -162,6 +162,7 @@ describe('3. bounded memory', () => {
       console.log(`eight 16000x16000 PNGs: peak RSS ${(kb / 1024).toFixed(0)} MB`);
       expect(kb * 1024).toBeLessThan(2 * 2 ** 30);
     } else console.warn('/usr/bin/time is absent: peak RSS not measured');
+    rmSync(big, { recursive: true, force: true });
   });
 
   it('only images over 2^26 pixels are reduced on decode (photos stay exact)', () => {
