@@ -1,19 +1,20 @@
 /**
  * `vit classify <paths...>`: every input gets exactly one output record, in input order, whatever
- * the worker count; bad inputs get an error record and the run goes on. Ctrl-C stops feeding new work,
- * waits for the batches in flight and writes what was done.
+ * the worker count; bad inputs get an error record and the run goes on. Ctrl-C (or SIGTERM) stops feeding
+ * new work, waits for the batches in flight and writes what was done. Where records go, and --resume: sink.ts.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../model/config.js';
+import { outputWidth } from '../model/shapes.js';
 import type { BackendName } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
 import { countInputs, walkInputs, type Input } from '../util/inputs.js';
+import { checkRunFits } from './limits.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
+import { recordKey } from './resume.js';
+import { OutputSink } from './sink.js';
 
 export interface ClassifyOptions {
   paths: string[];
@@ -28,6 +29,8 @@ export interface ClassifyOptions {
   recursive: boolean;
   format: OutputFormat;
   output?: string;
+  /** Skip inputs already recorded in `output`; append the rest. */
+  resume?: boolean;
   /** Draw a progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
 }
@@ -35,7 +38,10 @@ export interface ClassifyOptions {
 export interface ClassifySummary {
   total: number;
   failed: number;
-  interrupted: boolean;
+  /** Inputs skipped because --resume found them in the output. */
+  skipped: number;
+  /** The signal that stopped the run early. */
+  interrupted?: 'SIGINT' | 'SIGTERM';
   seconds: number;
 }
 
@@ -47,30 +53,23 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     posEmbedResample: o.posEmbed,
     hub: { onProgress: showProgress ? downloadProgress() : undefined },
   });
-  // The output file is opened before any work starts: a bad --output fails at once, naming the path.
-  const out: WriteStream | NodeJS.WriteStream = o.output
-    ? createWriteStream('', { fd: await open(o.output, 'w').catch((e: Error) => Promise.reject(new Error(`--output ${o.output}: ${e.message}`))) })
-    : process.stdout;
-  let outError: Error | undefined;
-  out.on('error', (e: Error) => (outError ??= new Error(`${o.output ?? 'stdout'}: ${e.message}`)));
-  const write = async (s: string) => {
-    if (outError) throw outError;
-    if (!out.write(`${s}\n`)) await Promise.race([once(out, 'drain'), once(out, 'error')]);
-    if (outError) throw outError;
-  };
-
+  checkRunFits(model.config, o.batchSize);
   const pool = new InferencePool({
     model,
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
   });
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130); // a second Ctrl-C: stop now
-    interrupted = true;
-    process.stderr.write('\nvit: interrupted: finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n');
+  let interrupted: ClassifySummary['interrupted'];
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143); // a second signal: stop now
+    interrupted = sig;
+    process.stderr.write(`\nvit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
+  let sink: OutputSink | undefined;
+  const write = (s: string) => sink!.write(s);
   const bar = showProgress
     ? new cliProgress.SingleBar(
         { format: 'classify |{bar}| {value}/{total} images | {rate} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 },
@@ -85,6 +84,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   let seq = 0;
   let total = 0;
   let failed = 0;
+  let skipped = 0;
   let finished = 0;
 
   const flush = async () => {
@@ -118,20 +118,31 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     );
   };
 
+  let completed = false;
   try {
     // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
     await pool.ready();
+    // The output is opened only now: a failed set-up leaves an existing file untouched.
+    const rowsPerRecord = Math.min(o.topK, outputWidth(model.config));
+    const opened = await OutputSink.open(o.output, { resume: o.resume, format: o.format, rowsPerRecord });
+    sink = opened.sink;
+    const recorded = opened.recorded;
     const head = header(o.format);
-    if (head) await write(head);
+    if (head && (!recorded || recorded.empty)) await write(head);
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
     if (bar) {
       bar.start(0, 0, { rate: '0.0' });
-      countInputs(o.paths, o.recursive).then((n) => bar.setTotal(n), () => undefined);
+      countInputs(o.paths, o.recursive).then((n) => bar.setTotal(n - skipped), () => undefined);
     }
     const maxInFlight = Math.max(2, pool.concurrency * 2);
     let batch: Input[] = [];
     for await (const input of walkInputs(o.paths, o.recursive)) {
       if (interrupted) break;
+      if (recorded?.names.has(recordKey(o.format, input.display))) {
+        skipped++;
+        continue;
+      }
       if (input.error !== undefined) {
         if (batch.length) submit(batch);
         submit([input]);
@@ -147,16 +158,16 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     }
     if (batch.length && !interrupted) submit(batch);
     while (pending.size) await settleOne();
+    completed = true;
   } finally {
     bar?.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     await pool.close();
-    if (out !== process.stdout) {
-      (out as WriteStream).end();
-      await once(out, 'close').catch(() => undefined);
-    }
+    // A write error surfaces here even when the run itself failed first (it says how many records were written).
+    await sink?.close(completed);
   }
-  return { total, failed, interrupted, seconds: (performance.now() - started) / 1000 };
+  return { total, failed, skipped, interrupted, seconds: (performance.now() - started) / 1000 };
 }
 
 function downloadProgress() {

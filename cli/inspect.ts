@@ -14,6 +14,7 @@ export async function runInspect(spec: string, json: boolean, log: (s: string) =
   const c = info.config;
   log(`path        ${info.path}${remote ? ` (${REMOTE_NOTE})` : ''}`);
   log(`files       ${info.files.join(', ')}`);
+  for (const l of info.linkedOutside) log(`link        ${l.file} -> ${l.target} (a symlink out of the model directory: loaded as is)`);
   log(`format      ${info.format === 'hf' ? 'Hugging Face transformers' : 'timm'} (${c.architecture})`);
   log(`layout      ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, MLP ${c.mlpDim}, patch ${c.patchSize}, ${c.numChannels} channels`);
   log(`input       ${c.imageSize.join('x')} (position embedding resampled ${c.posEmbedResample}-style for other sizes)`);

@@ -1,22 +1,40 @@
 #!/usr/bin/env node
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, type BackendName } from '../engine/session.js';
+import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
+
+/**
+ * Exit codes, the same for every subcommand: 0 all done; 1 some inputs failed (classify) or disagreed
+ * (compare); 2 usage, set-up or output error; 130 / 143 interrupted by SIGINT / SIGTERM.
+ */
+export const EXIT = { ok: 0, someFailed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
+
+// A signal nobody else handles (classify handles its own, to finish the batches in flight) ends the run at once.
+for (const [sig, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
+  process.on(sig, () => {
+    if (process.listenerCount(sig) === 1) process.exit(code);
+  });
+}
 
 const program = new Command();
 program
   .name('vit')
   .description('Vision Transformer inference for Node.js: HF and timm ViT checkpoints, CPU and WebGPU backends')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride(); // inherited by the subcommands: usage errors reach the catch below and exit 2
 
-/** A positive integer (counts and sizes); 0, negatives and fractions are refused up front. */
-function count(name: string) {
+/** A positive integer (counts and sizes); 0, negatives, fractions and values over `max` are refused up front. */
+function count(name: string, max?: { max: number; why: string }) {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    if (max && n > max.max) throw new InvalidArgumentError(capWhy(name, max.max, max.why));
     return n;
   };
 }
+const WORKERS_CAP = { max: maxWorkers(), why: '4 per CPU core, at most 256' };
+const BATCH_CAP = { max: MAX_BATCH_SIZE, why: 'images decoded and run at once' };
 
 function number(name: string) {
   return (v: string) => {
@@ -63,31 +81,35 @@ program
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(backendOption())
-  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers'))
-  .option('--batch-size <n>', 'images per forward pass', count('--batch-size'), 8)
-  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
+  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers', WORKERS_CAP))
+  .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
+  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .option('--no-recursive', 'do not descend into subdirectories')
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'jsonl', 'csv']).default('table'))
   .option('--output <file>', 'write results here instead of stdout')
+  .option('--resume', 'skip inputs already recorded in --output and append the rest (a torn last record is redone)')
   .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
   .action(async (paths: string[], o) => {
     const { runClassify } = await import('./classify.js');
     const { parseImageSize } = await import('../loaders/index.js');
+    const imageSize = o.imageSize ? parseImageSize(o.imageSize) : undefined;
+    if (imageSize && Math.max(...imageSize) > MAX_IMAGE_SIDE) throw new Error(capWhy('--image-size', MAX_IMAGE_SIDE, 'longest side in pixels'));
     const s = await runClassify({
       ...o,
       paths,
       backend: o.backend as BackendName,
-      imageSize: o.imageSize ? parseImageSize(o.imageSize) : undefined,
+      imageSize,
       progress: o.progress === false ? false : undefined,
     });
     const rate = s.total / Math.max(s.seconds, 1e-9);
+    const skipped = s.skipped ? `, ${s.skipped} skipped (already in ${o.output})` : '';
     console.error(
-      `vit: ${s.total - s.failed}/${s.total} classified, ${s.failed} failed, ${s.seconds.toFixed(1)} s (${rate.toFixed(1)} img/s)${s.interrupted ? ', interrupted' : ''}`,
+      `vit: ${s.total - s.failed}/${s.total} classified, ${s.failed} failed${skipped}, ${s.seconds.toFixed(1)} s (${rate.toFixed(1)} img/s)${s.interrupted ? `, interrupted (${s.interrupted})` : ''}`,
     );
-    process.exitCode = s.interrupted ? 130 : s.failed ? 1 : 0;
+    process.exitCode = s.interrupted === 'SIGINT' ? EXIT.sigint : s.interrupted === 'SIGTERM' ? EXIT.sigterm : s.failed ? EXIT.someFailed : EXIT.ok;
   });
 
 function numberList(name: string) {
@@ -149,6 +171,8 @@ program
   });
 
 program.parseAsync().catch((e: Error) => {
+  // Commander has printed its own message (usage error) or the help / version (exit code 0).
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
   console.error(`vit: ${e.message}`);
-  process.exit(process.exitCode && process.exitCode !== 0 ? process.exitCode : 2);
+  process.exit(EXIT.usage);
 });

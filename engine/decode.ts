@@ -15,14 +15,22 @@
  *   there too (documented divergence: PIL's result is mostly white).
  * - Truncated or corrupt data is an error (sharp failOn 'truncated'), never grey filler pixels.
  */
-import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { decodeBudget, shrinkOnDecode, type DecodeTarget } from './decode-budget.js';
+import { readRegular } from '../util/regular-file.js';
 
 export interface DecodedImage {
   width: number;
   height: number;
   /** RGB interleaved, row-major, width * height * 3 bytes. */
   data: Uint8Array;
+  /** Set when the image was reduced on decode (see engine/decode-budget.ts): its size before. */
+  reducedFrom?: [number, number];
+}
+
+export interface DecodeOptions {
+  /** Lets a huge image be reduced on decode (engine/decode-budget.ts); without it, images decode at full size. */
+  target?: DecodeTarget;
 }
 
 export class ImageDecodeError extends Error {
@@ -37,27 +45,42 @@ export class ImageDecodeError extends Error {
 }
 
 /** Decode a file (path) or an in-memory encoded image; `label` names a buffer in errors. */
-export async function decodeImage(input: string | Buffer, label?: string): Promise<DecodedImage> {
+export async function decodeImage(input: string | Buffer, label?: string, opts: DecodeOptions = {}): Promise<DecodedImage> {
   const name = typeof input === 'string' ? input : (label ?? '<buffer>');
   let bytes: Buffer;
   try {
-    bytes = typeof input === 'string' ? await readFile(input) : input;
+    bytes = typeof input === 'string' ? await readRegular(input) : input;
   } catch (e) {
-    throw new ImageDecodeError(name, `cannot read file (${(e as Error).message})`, { cause: e });
+    const why = (e as Error).message.startsWith(`${name}: `) ? (e as Error).message.slice(name.length + 2) : (e as Error).message;
+    throw new ImageDecodeError(name, `cannot read file (${why})`, { cause: e });
   }
   if (bytes.length === 0) throw new ImageDecodeError(name, 'empty file, not an image');
   try {
-    return await decodeBytes(bytes);
+    return await decodeBytes(bytes, opts.target);
   } catch (e) {
     throw new ImageDecodeError(name, `cannot decode image (${(e as Error).message.trim()})`, { cause: e });
   }
 }
 
-async function decodeBytes(bytes: Buffer): Promise<DecodedImage> {
+async function decodeBytes(bytes: Buffer, target: DecodeTarget | undefined): Promise<DecodedImage> {
   const open = () =>
     sharp(bytes, { failOn: 'truncated', autoOrient: true, ignoreIcc: true, pages: 1, page: 0, limitInputPixels: 1 << 28 });
   const meta = await open().metadata();
+  const side = meta.width && meta.height ? shrinkOnDecode(meta.width, meta.height, target) : undefined;
+  const pixels = side ? side * side : (meta.width ?? 1) * (meta.height ?? 1);
+  // The decoded bytes (sharp's and the RGB copy) count against this thread's budget until returned.
+  const release = await decodeBudget.acquire(pixels);
+  try {
+    const img = await decodePixels(open, meta, side);
+    return side ? { ...img, reducedFrom: [meta.height!, meta.width!] } : img;
+  } finally {
+    release();
+  }
+}
+
+async function decodePixels(open: () => Sharp, meta: Metadata, side: number | undefined): Promise<DecodedImage> {
   let pipeline = open();
+  if (side) pipeline = pipeline.resize(side, side, { fit: 'inside', kernel: 'lanczos3' });
   const cmyk = meta.space === 'cmyk';
   const sixteen = meta.depth === 'ushort';
   if (cmyk) {

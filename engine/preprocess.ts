@@ -155,5 +155,7 @@ export async function preprocessImage(
   size?: [number, number],
   opts?: PreprocessOptions,
 ): Promise<Float32Array> {
-  return preprocessDecoded(await decodeImage(file), cfg, size, opts);
+  const target = size ?? cfg.size;
+  const img = await decodeImage(file, undefined, { target: { size: target, cropPct: cfg.mode === 'resize-crop' ? cfg.cropPct : 1 } });
+  return preprocessDecoded(img, cfg, size, opts);
 }

@@ -4,11 +4,13 @@
  * Format detection is by tensor names (loaders/formats/hf.ts, timm.ts); the
  * format modules in ./formats give the config and the key map, this file checks shapes and assembles.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { PosEmbedResample } from '../model/config.js';
 import { patchGrid } from '../model/shapes.js';
-import { buildWeights, sharedFloat32, weightSlots, type Tensor, type ViTModel } from '../model/weights.js';
+import { buildWeights, sharedFloat32, weightSlots, weightTensors, type Tensor, type ViTModel, type ViTWeights } from '../model/weights.js';
+import { NotRegularFileError, readRegular } from '../util/regular-file.js';
+import { ConfigError } from './check-config.js';
 import { HF_KEYS, hfSpec, isHfCheckpoint } from './formats/hf.js';
 import { CheckpointMismatchError, UnsupportedCheckpointError, type FormatSpec } from './formats/spec.js';
 import { isTimmCheckpoint, TIMM_KEYS, timmSpec } from './formats/timm.js';
@@ -24,12 +26,16 @@ export interface LoadOptions {
   posEmbedResample?: PosEmbedResample;
 }
 
+/** config.json and preprocessor_config.json are small: larger files are refused before they are read. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
+    text = (await readRegular(path, MAX_CONFIG_BYTES)).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e instanceof NotRegularFileError ? e : new Error(`${path}: cannot read (${(e as Error).message})`);
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;
@@ -55,15 +61,20 @@ export async function describeCheckpoint(source: CheckpointSource): Promise<{ di
   const names = files.names();
   const cfg = await readJson(join(dir, 'config.json'));
   const where = files.files.length === 1 ? files.files[0]! : dir;
-  let spec: FormatSpec;
-  if (isHfCheckpoint(names)) spec = hfSpec(names, cfg, await readJson(join(dir, 'preprocessor_config.json')), where);
-  else if (isTimmCheckpoint(names)) spec = timmSpec(names, cfg, where);
-  else {
+  if (!isHfCheckpoint(names) && !isTimmCheckpoint(names)) {
     const sample = names.slice(0, 4).join(', ');
     throw new UnsupportedCheckpointError(
       where,
       `not a ViT checkpoint this engine knows (expected HF keys ${HF_KEYS} or timm keys ${TIMM_KEYS}; found ${sample}${names.length > 4 ? ', ...' : ''})`,
     );
+  }
+  let spec: FormatSpec;
+  try {
+    spec = isHfCheckpoint(names) ? hfSpec(names, cfg, await readJson(join(dir, 'preprocessor_config.json')), where) : timmSpec(names, cfg, where);
+  } catch (e) {
+    // A bad config value is one set-up error naming the config file it came from.
+    if (e instanceof ConfigError) throw new Error(`${join(dir, e.file)}: ${e.message} (checkpoint ${where})`);
+    throw e;
   }
   checkKeys(spec, names, where);
   checkShapes(spec, files, where);
@@ -136,6 +147,24 @@ function stack(parts: Tensor[], shape: number[]): Tensor {
   return { shape, data: out };
 }
 
+/**
+ * A NaN or infinite weight gives NaN logits for every image: refused at load, naming the checkpoint tensor
+ * (the slot's source holding the value, for stacked slots such as q, k, v) and its file.
+ */
+function checkFinite(weights: ViTWeights, spec: FormatSpec, files: CheckpointTensors): void {
+  for (const [path, t] of weightTensors(weights)) {
+    let at = t.data.findIndex((v) => !Number.isFinite(v));
+    if (at < 0) continue;
+    const value = t.data[at];
+    // A slot with no source (the zero qkv bias of a checkpoint without one) is all zeros.
+    for (const src of spec.sources.get(path) ?? []) {
+      const n = files.info(src).shape.reduce((a, b) => a * b, 1);
+      if (at < n) throw new CheckpointMismatchError(files.info(src).path, `tensor "${src}" holds a non-finite value (${value} at element ${at})`);
+      at -= n;
+    }
+  }
+}
+
 /** Load a checkpoint directory or safetensors file into a model ready for any backend. */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ViTModel> {
   const { files, spec } = await describeCheckpoint(path);
@@ -146,6 +175,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<V
   // A checkpoint made without qkv bias runs with a zero bias, so every backend has one code path.
   const D = spec.config.hiddenSize;
   const weights = buildWeights(spec.config, (p) => tensors.get(p) ?? (p.endsWith('.qkv.bias') ? { shape: [3 * D], data: sharedFloat32(3 * D) } : undefined));
+  checkFinite(weights, spec, files);
   let model: ViTModel = { config: spec.config, weights, source: path };
   if (opts.imageSize) model = withImageSize(model, opts.imageSize, opts.posEmbedResample);
   return model;
@@ -174,6 +204,26 @@ export function withImageSize(model: ViTModel, size: [number, number], method?: 
   };
 }
 
+/**
+ * Checkpoint files that are symlinks resolving outside the model directory. They are loaded (the hub cache
+ * itself links snapshots/<commit>/<file> to ../../blobs/<etag>, so links inside the cached repo count as
+ * inside), and `vit inspect` lists them.
+ */
+export async function linksOutside(dir: string, files: string[]): Promise<{ file: string; target: string }[]> {
+  const real = async (p: string) => realpath(p).catch(() => resolve(p));
+  const inHubCache = basename(dirname(resolve(dir))) === 'snapshots';
+  const root = await real(inHubCache ? join(dir, '..', '..') : dir);
+  const out: { file: string; target: string }[] = [];
+  for (const f of files) {
+    if (!/^[a-z]+:/i.test(f) || isAbsolute(f)) {
+      const target = await real(f);
+      const rel = relative(root, target);
+      if (rel.startsWith('..') || isAbsolute(rel)) out.push({ file: basename(f), target });
+    }
+  }
+  return out;
+}
+
 /** What `vit inspect` prints. */
 export async function inspectCheckpoint(source: CheckpointSource) {
   const { dir, files, spec } = await describeCheckpoint(source);
@@ -190,6 +240,7 @@ export async function inspectCheckpoint(source: CheckpointSource) {
   return {
     path: dir,
     files: files.files.map((f) => basename(f)),
+    linkedOutside: await linksOutside(dir, files.files),
     format: spec.config.format,
     config: { ...config, labels: labels ? `${labels.length} names (${labels.slice(0, 3).join(', ')}, ...)` : undefined },
     tensors: files.names().length,

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { HubTimeoutError, timedFetch } from './hub-fetch.js';
 import { downloadFileToCacheDir, HUB_URL, HubApiError, modelInfo, parseSafetensorsMetadata, type SafetensorsParseFromRepo } from '@huggingface/hub';
 
 export interface ResolveOptions {
@@ -89,7 +90,7 @@ export async function fetchRemoteHeaders(spec: string, opts: ResolveOptions = {}
     const snap = await prepareSnapshot(job);
     const weightsFile = weightsOf(job, snap.files);
     // The path is passed, so the library probes nothing else; the commit pins the headers to the cached config.
-    const parsed = await parseSafetensorsMetadata({ repo: job.repo, path: weightsFile, revision: snap.commit, hubUrl: job.hubUrl, accessToken: job.accessToken });
+    const parsed = await parseSafetensorsMetadata({ repo: job.repo, path: weightsFile, revision: snap.commit, hubUrl: job.hubUrl, accessToken: job.accessToken, fetch: timedFetch() });
     return { dir: snap.snapshot, weightsFile, url: (file: string) => `${job.hubUrl}/${job.repo}/resolve/${snap.commit}/${file}`, parsed };
   });
 }
@@ -206,7 +207,7 @@ interface DownloadJob {
 /** Model info, the ref, and the config files in the cache; returns what the weights step needs. */
 async function prepareSnapshot(job: DownloadJob) {
   const { repo, revision, cacheDir, hubUrl, accessToken } = job;
-  const info = await modelInfo({ name: repo, revision, hubUrl, accessToken, additionalFields: ['sha', 'filePaths'] });
+  const info = await modelInfo({ name: repo, revision, hubUrl, accessToken, additionalFields: ['sha', 'filePaths'], fetch: timedFetch() });
   const commit = info.sha;
   if (!commit || !COMMIT_SHA.test(commit)) throw new Error(`the hub returned no commit sha for ${repo}@${revision}`);
   // Python's _cache_commit_hash_for_specific_revision: a ref per non-sha revision, holding the bare sha.
@@ -220,7 +221,7 @@ async function prepareSnapshot(job: DownloadJob) {
   const fetchFile = async (path: string) => {
     // Passing the commit sha (not the branch) makes the library name the snapshot after the repo's commit.
     const params = { repo, path, revision: commit, cacheDir, hubUrl, accessToken };
-    return downloadFileToCacheDir({ ...params, fetch: job.onProgress && progressFetch(path, job.onProgress) });
+    return downloadFileToCacheDir({ ...params, fetch: job.onProgress ? progressFetch(path, job.onProgress) : timedFetch() });
   };
   await fetchFile(CONFIG);
   if (files.has(PREPROCESSOR)) await fetchFile(PREPROCESSOR);
@@ -249,8 +250,9 @@ async function download(job: DownloadJob): Promise<string> {
 
 /** A fetch that reports the bytes of full-body GETs (the library's actual download; its probes use Range). */
 function progressFetch(file: string, onProgress: NonNullable<ResolveOptions['onProgress']>): typeof fetch {
+  const timed = timedFetch();
   return async (input, init) => {
-    const res = await fetch(input, init);
+    const res = await timed(input, init);
     const ranged = new Headers(init?.headers).has('range');
     if ((init?.method ?? 'GET') !== 'GET' || ranged || !res.ok || !res.body) return res;
     const length = Number(res.headers.get('content-length'));
@@ -285,6 +287,10 @@ function explain(e: unknown, repo: string, revision: string, hubUrl: string, has
     return new Error(`Hub request for ${what} failed with HTTP ${e.statusCode}: ${detail}`, { cause: e });
   }
   const err = e instanceof Error ? e : new Error(String(e));
+  const offline = 'Set HF_HUB_OFFLINE=1 to use cached models only, HF_ENDPOINT for a mirror, or pass a local model directory';
+  if (err instanceof HubTimeoutError || (err.cause instanceof HubTimeoutError)) {
+    return new Error(`Could not reach the Hugging Face Hub at ${hubUrl} to download ${what}: ${err.message}. ${offline}`, { cause: e });
+  }
   if (err instanceof TypeError && err.message === 'fetch failed') {
     const cause = err.cause instanceof Error ? `: ${(err.cause as NodeJS.ErrnoException).code ?? err.cause.message}` : '';
     return new Error(`Could not reach the Hugging Face Hub at ${hubUrl} to download ${what}${cause}. ` +

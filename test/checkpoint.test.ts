@@ -72,6 +72,11 @@ describe('refusals name the file and the problem', () => {
     const dir = await altered(TIMM, (t) => (t['blocks.0.extra.weight'] = { shape: [2], data: new Float32Array(2) }));
     await expect(loadModel(dir)).rejects.toThrow(/unexpected 1 tensor.*blocks\.0\.extra\.weight/);
   });
+  it('a non-finite weight in a stacked slot names its own checkpoint tensor and element', async () => {
+    const key = 'vit.encoder.layer.1.attention.attention.value.bias';
+    const dir = await altered(HF, (t) => (t[key]!.data[5] = Infinity));
+    await expect(loadModel(dir)).rejects.toThrow(`model.safetensors: tensor "${key}" holds a non-finite value (Infinity at element 5)`);
+  });
   it('shape that does not fit the config', async () => {
     const dir = await altered(TIMM, () => {}, (c) => ((c.model_args as Record<string, unknown>).mlp_ratio = 4));
     await expect(loadModel(dir)).rejects.toThrow(/blocks\.0\.mlp\.fc1\.weight has shape \[192, 96\], expected \[384, 96\]/);

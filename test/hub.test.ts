@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { runInspect } from '../cli/inspect.js';
 import { inspectCheckpoint } from '../loaders/checkpoint.js';
 import { hfCacheDir, isHubId, resolveModel } from '../loaders/hub.js';
-import { commitFromDir, startFakeHub, type FakeCommit, type FakeHub } from './helpers/fake-hub.js';
+import { commitFromDir, startFakeHub, startHangingServer, type FakeCommit, type FakeHub } from './helpers/fake-hub.js';
 
 const MODELS = join(import.meta.dirname, 'fixtures', 'models');
 const TOKEN = 'hf_fake_token_for_tests';
@@ -62,6 +62,23 @@ function expectSnapshot(dir: string, commit: FakeCommit) {
 }
 
 describe('resolveModel from the hub (fake server, real @huggingface/hub client)', () => {
+  it('a hub that accepts and never answers fails in seconds, after retries, naming the endpoint and the offline way out', async () => {
+    const hang = await startHangingServer();
+    vi.stubEnv('VIT_HUB_TIMEOUT_MS', '300');
+    vi.stubEnv('VIT_HUB_RETRIES', '2');
+    try {
+      const t0 = performance.now();
+      const err = await resolveModel('fake/vit-tiny', { hubUrl: hang.url }).then(() => undefined, (e: Error) => e);
+      const seconds = (performance.now() - t0) / 1000;
+      expect(err?.message).toMatch(new RegExp(`Could not reach the Hugging Face Hub at ${hang.url.replaceAll('.', '\\.')} .*no response within 300 ms \\(3 attempts.*HF_HUB_OFFLINE=1.*local model directory`));
+      expect(hang.connections()).toBe(3); // one per attempt
+      expect(seconds).toBeLessThan(10); // 3 x 0.3 s + backoff 0.5 s + 1 s, against 5 minutes before
+      expect(existsSync(repoDir())).toBe(false);
+    } finally {
+      await hang.close();
+    }
+  });
+
   it('downloads @main into the Python cache layout: blobs by etag, relative symlinks, refs/main = commit', async () => {
     const dir = await resolveModel('fake/vit-tiny');
     expectSnapshot(dir, single);

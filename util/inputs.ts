@@ -30,7 +30,9 @@ async function* walkDir(root: string, dir: string, recursive: boolean, prefix: b
     for await (const e of await opendir(dir)) {
       if (e.name.startsWith('.')) continue;
       if (e.isDirectory()) dirs.push(e.name);
-      else if ((e.isFile() || e.isSymbolicLink()) && isImageName(e.name)) files.push(e.name);
+      // Every image name is an input: one that is not a regular file (a FIFO, a device) gets an error record
+      // from the worker, which refuses to read it.
+      else if (isImageName(e.name)) files.push(e.name);
     }
   } catch (e) {
     yield { path: dir, display: name(dir), error: `${dir}: cannot read directory (${(e as Error).message})` };

@@ -2,8 +2,8 @@
  * The worker pool: Piscina threads that each own an inference session. Weights travel once, as views on
  * SharedArrayBuffers (every worker maps the same memory); images are decoded inside the workers.
  *
- * A worker that dies is replaced by Piscina; its batch is retried once, then its inputs are reported as
- * failed. Other batches go on.
+ * A worker that dies is replaced by Piscina; its batch is split and retried (see classify), so only the input
+ * that kills a worker is reported failed. Other batches go on.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -93,20 +93,32 @@ export class InferencePool {
     return Math.max(this.workers * this.inFlightPerWorker, this.prepWorkers);
   }
 
-  /** Classify one batch of files. Never rejects for a bad input: failures come back per file. */
+  /**
+   * Classify one batch of files. Never rejects for a bad input: failures come back per file. When a worker
+   * dies on the batch, its halves are retried apart (and so on down to single files), so only an input that
+   * kills a worker on its own (twice) is reported failed.
+   */
   async classify(files: string[], topK: number): Promise<ClassifyReply> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return await this.classifyOnce(files, topK);
+    } catch (e) {
+      if (files.length > 1) {
+        const mid = Math.ceil(files.length / 2);
+        const [a, b] = await Promise.all([this.classify(files.slice(0, mid), topK), this.classify(files.slice(mid), topK)]);
+        return { results: [...a.results, ...b.results], decodeMs: a.decodeMs + b.decodeMs, forwardMs: a.forwardMs + b.forwardMs };
+      }
       try {
-        if (this.prep) return await this.classifyFed(files, topK);
-        return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
-      } catch (e) {
-        lastError = e; // the worker died or its session failed (device lost, out of memory): retry once
+        return await this.classifyOnce(files, topK); // one file: once more, in case the death was not its doing
+      } catch (again) {
+        const why = again instanceof Error ? again.message : String(again);
+        return { results: [{ error: `worker failed twice on this file alone: ${why}` }], decodeMs: 0, forwardMs: 0 };
       }
     }
-    const why = lastError instanceof Error ? lastError.message : String(lastError);
-    const results: FileResult[] = files.map(() => ({ error: `worker failed twice on this batch: ${why}` }));
-    return { results, decodeMs: 0, forwardMs: 0 };
+  }
+
+  private async classifyOnce(files: string[], topK: number): Promise<ClassifyReply> {
+    if (this.prep) return this.classifyFed(files, topK);
+    return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
   }
 
   /** Decode-only workers make the pixels; a GPU worker runs them. */

@@ -11,5 +11,12 @@ export function resultsFromSlots(
   topK: number,
   labels?: string[],
 ): FileResult[] {
-  return slots.map((s) => ('error' in s ? { error: s.error } : { top: softmaxTopK(logits!.subarray(s.row * width, (s.row + 1) * width), topK, labels) }));
+  return slots.map((s) => {
+    if ('error' in s) return { error: s.error };
+    const row = logits!.subarray(s.row * width, (s.row + 1) * width);
+    // Overflow in the forward pass is an error for this image, never a result.
+    const bad = row.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) return { error: `the model's output is not finite (${row[bad]} at index ${bad}): no result` };
+    return { top: softmaxTopK(row, topK, labels) };
+  });
 }

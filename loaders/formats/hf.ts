@@ -3,6 +3,7 @@
  * and the key map onto the model's weight slots.
  */
 import type { PreprocessConfig, ViTConfig } from '../../model/config.js';
+import { checkConfig } from '../check-config.js';
 import { sizePair, slotSources, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -89,6 +90,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     posEmbedResample: 'hf',
   };
 
+  checkConfig(config, 'preprocessor_config.json'); // before the key map is built from its sizes
   const e = `${prefix}embeddings.`;
   const sources = slotSources(config, (path) => {
     const [part, ...rest] = path.split('.');

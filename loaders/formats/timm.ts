@@ -6,6 +6,7 @@
 import type { PreprocessConfig, ViTConfig } from '../../model/config.js';
 import { ARCH_PATTERN, archSizes } from '../architectures.js';
 import { imagenet1kLabels } from '../labels.js';
+import { checkConfig } from '../check-config.js';
 import { sizePair, slotSources, UnsupportedCheckpointError, type FormatSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -109,6 +110,7 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
     posEmbedResample: 'timm',
   };
 
+  checkConfig(config, 'config.json'); // before the key map is built from its sizes
   const sources = slotSources(config, (path) => {
     const [part, ...rest] = path.split('.');
     const field = rest.at(-1)!;

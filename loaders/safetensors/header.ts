@@ -7,9 +7,11 @@
  *
  * Every error is a `SafetensorsError` whose message starts with the offending file's path.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import type { Dtype } from '@huggingface/hub';
+import { openRegular } from '../../util/regular-file.js';
+import { duplicateKey } from '../json-keys.js';
 
 /** Dtype names as the safetensors format (and @huggingface/hub) spell them. */
 export type SafetensorsDtype = Dtype;
@@ -99,9 +101,16 @@ function parseEntry(path: string, name: string, v: unknown, dataSize: number): T
   return { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end };
 }
 
+/** Open a file of a checkpoint for reading: a regular file (never a FIFO or device), else a SafetensorsError naming it. */
+export async function openFile(path: string): Promise<FileHandle> {
+  return openRegular(path).catch((e: Error) => {
+    throw new SafetensorsError(path, e.message.startsWith(`${path}: `) ? e.message.slice(path.length + 2) : e.message);
+  });
+}
+
 /** Read and validate the header of a safetensors file (reads only the first 8 + N bytes). */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   try {
     return await readHeaderFrom(fh, path);
   } finally {
@@ -124,11 +133,16 @@ export async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safe
   const jsonBytes = new Uint8Array(n);
   await readFully(fh, path, jsonBytes, 8);
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes);
+    raw = JSON.parse(text);
   } catch (e) {
     throw new SafetensorsError(path, `header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
+  // JSON.parse keeps the last of a repeated key: a header naming a tensor twice is ambiguous, so refused.
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw new SafetensorsError(path, `header is ambiguous: key ${JSON.stringify(dup)} appears twice`);
   if (!isRecord(raw)) throw new SafetensorsError(path, 'header is not a JSON object');
 
   const dataStart = 8 + n;

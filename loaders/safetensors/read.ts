@@ -1,8 +1,8 @@
 /** Tensors of one safetensors file, converted to float32 on shared memory. */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { sharedFloat32, type Tensor } from '../../model/weights.js';
 import { halfToF32Bits } from './dtype.js';
-import { LITTLE_ENDIAN_HOST, readFully, readHeaderFrom, SafetensorsError, type SafetensorsHeader } from './header.js';
+import { LITTLE_ENDIAN_HOST, openFile, readFully, readHeaderFrom, SafetensorsError, type SafetensorsHeader } from './header.js';
 
 /** Read one tensor through an open handle, converted to float32 on shared memory. */
 async function readTensorFrom(fh: FileHandle, header: SafetensorsHeader, name: string): Promise<Tensor> {
@@ -27,7 +27,7 @@ async function readTensorFrom(fh: FileHandle, header: SafetensorsHeader, name: s
 
 /** Read several tensors of one file through a single open handle. */
 export async function readTensorsOf(header: SafetensorsHeader, names: Iterable<string>): Promise<Record<string, Tensor>> {
-  const fh = await open(header.path, 'r');
+  const fh = await openFile(header.path);
   try {
     const out: Record<string, Tensor> = {};
     for (const name of names) out[name] = await readTensorFrom(fh, header, name);
@@ -44,7 +44,7 @@ export async function readTensorF32(header: SafetensorsHeader, name: string): Pr
 
 /** Every tensor of one file, as float32 (the file is opened once). */
 export async function readSafetensors(path: string): Promise<{ header: SafetensorsHeader; tensors: Record<string, Tensor> }> {
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   try {
     const header = await readHeaderFrom(fh, path);
     const tensors: Record<string, Tensor> = {};

@@ -1,8 +1,10 @@
 /** Checkpoints: one safetensors file, or Hugging Face shards with an index. */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { SafetensorsIndexJson } from '@huggingface/hub';
 import type { Tensor } from '../../model/weights.js';
+import { readRegular } from '../../util/regular-file.js';
+import { duplicateKey } from '../json-keys.js';
 import { isRecord, MAX_HEADER_BYTES, readSafetensorsHeader, SafetensorsError, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, type SafetensorsHeader, type TensorInfo } from './header.js';
 import { readTensorsOf } from './read.js';
 
@@ -43,13 +45,17 @@ export async function openCheckpointFiles(pathOrDir: string): Promise<Checkpoint
 
 async function openIndex(indexPath: string): Promise<CheckpointTensors> {
   const bad = (msg: string) => new SafetensorsError(indexPath, msg);
-  if ((await stat(indexPath)).size > MAX_HEADER_BYTES) throw bad(`index is larger than ${MAX_HEADER_BYTES / 1e6} MB`);
+  const text = (await readRegular(indexPath, MAX_HEADER_BYTES).catch((e: Error) => {
+    throw bad(e.message.startsWith(`${indexPath}: `) ? e.message.slice(indexPath.length + 2) : e.message);
+  })).toString('utf8');
   let index: SafetensorsIndexJson;
   try {
-    index = JSON.parse(await readFile(indexPath, 'utf8')) as SafetensorsIndexJson;
+    index = JSON.parse(text) as SafetensorsIndexJson;
   } catch (e) {
     throw bad(`index is not valid JSON (${(e as Error).message})`);
   }
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw bad(`index is ambiguous: key ${JSON.stringify(dup)} appears twice`);
   if (!isRecord(index) || !isRecord(index.weight_map)) throw bad('index has no "weight_map" object');
   if (index.metadata !== undefined && !isRecord(index.metadata)) throw bad('index "metadata" is not an object');
   const metadata: Record<string, string> = {};

@@ -126,3 +126,25 @@ export async function startFakeHub(repos: FakeRepo[], commits: FakeCommit[], tok
     }),
   };
 }
+
+/** A server that accepts connections and never answers (nor closes them), as a hung proxy or hub does. */
+export async function startHangingServer(): Promise<{ url: string; connections: () => number; close(): Promise<void> }> {
+  const { createServer: createTcpServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  let count = 0;
+  const server = createTcpServer((s) => {
+    count++;
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connections: () => count,
+    close: () => new Promise<void>((ok) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => ok());
+    }),
+  };
+}
