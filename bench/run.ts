@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName } from '../engine/session.js';
+import { isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
@@ -17,6 +17,8 @@ import type { BenchReport, BenchResult } from './types.js';
 export interface BenchOptions {
   model: string;
   backends: BackendName[];
+  /** GPU backends that take a precision run once per entry (default: the backend's own). */
+  precisions?: Precision[];
   workers: number[];
   batchSizes: number[];
   imageSizes: number[];
@@ -52,10 +54,10 @@ async function imageList(dir: string): Promise<string[]> {
   return files;
 }
 
-async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
+async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers, preprocessWorkers });
+  const pool = new InferencePool({ model, backend, workers, preprocessWorkers, sessionOptions: { precision } });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -100,7 +102,8 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);
     return {
-      backend,
+      backend: precision ? `${backend}-${precision}` : backend,
+      ...(precision ? { precision } : {}),
       workers,
       batchSize: batch,
       imageSize: size,
@@ -120,6 +123,16 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
 
 async function gpuName(backends: BackendName[]): Promise<string | undefined> {
   if (!backends.some(isGpuBackend)) return undefined;
+  if (backends.includes('cuda')) {
+    try {
+      const { CudaApi } = await import('../engine/cuda/driver.js');
+      const api = await CudaApi.get();
+      const d = api.device(0);
+      return `${d.name} (CUDA, sm_${d.computeCapability.join('')}, driver ${api.report.driver.version})`;
+    } catch (e) {
+      return `CUDA unavailable: ${(e as Error).message}`;
+    }
+  }
   try {
     const { describeAdapter } = await import('../engine/webgpu/device.js');
     const a = await describeAdapter();
@@ -140,13 +153,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const size of o.imageSizes)
-      for (const batch of o.batchSizes)
-        for (const workers of o.workers) {
-          const r = await runOne(base, backend, workers, batch, size, o, images);
-          results.push(r);
-          o.onResult?.(r);
-        }
+    for (const precision of backend === 'cuda' ? (o.precisions ?? [undefined]) : [undefined])
+      for (const size of o.imageSizes)
+        for (const batch of o.batchSizes)
+          for (const workers of o.workers) {
+            const r = await runOne(base, backend, precision, workers, batch, size, o, images);
+            results.push(r);
+            o.onResult?.(r);
+          }
   return { environment, results };
 }
 

@@ -22,7 +22,9 @@ export interface BenchEnvironment {
 }
 
 export interface BenchResult {
+  /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
   backend: string;
+  precision?: string;
   workers: number;
   batchSize: number;
   imageSize: number;

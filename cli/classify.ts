@@ -6,7 +6,7 @@
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../model/config.js';
 import { outputWidth } from '../model/shapes.js';
-import type { BackendName } from '../engine/session.js';
+import type { BackendName, Precision } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
@@ -20,6 +20,7 @@ export interface ClassifyOptions {
   paths: string[];
   model: string;
   backend: BackendName;
+  precision?: Precision;
   workers?: number;
   preprocessWorkers?: number;
   batchSize: number;
@@ -59,6 +60,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+    sessionOptions: { precision: o.precision },
   });
   let interrupted: ClassifySummary['interrupted'];
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ALL_BACKENDS, type BackendName } from '../engine/session.js';
+import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -45,9 +45,18 @@ function number(name: string) {
 }
 
 const backendOption = (dflt?: string) =>
-  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU)')
+  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)')
     .choices(ALL_BACKENDS as string[])
     .default(dflt ?? 'wasm');
+
+const precisionOption = () =>
+  new Option('--precision <p>', 'GPU arithmetic: cuda takes fp32, tf32, bf16 (its default), fp16; webgpu and CPU backends fp32').choices(ALL_PRECISIONS as string[]);
+
+function precisionList(v: string): Precision[] {
+  const ps = v.split(',').map((x) => x.trim());
+  for (const p of ps) if (!ALL_PRECISIONS.includes(p as Precision)) throw new InvalidArgumentError(`--precision takes ${ALL_PRECISIONS.join(', ')} (comma-separated)`);
+  return ps as Precision[];
+}
 
 program
   .command('compare')
@@ -59,9 +68,10 @@ program
   .option('--batch-size <n>', 'rows per forward pass (default: all)', count('--batch-size'))
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .addOption(backendOption())
+  .addOption(precisionOption())
   .action(async (o) => {
     const { runCompare } = await import('./compare.js');
-    const cmp = await runCompare({ ...o, backend: o.backend as BackendName });
+    const cmp = await runCompare({ ...o, backend: o.backend as BackendName, precision: o.precision as Precision | undefined });
     process.exitCode = cmp.pass ? 0 : 1;
   });
 
@@ -81,7 +91,8 @@ program
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(backendOption())
-  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers', WORKERS_CAP))
+  .addOption(precisionOption())
+  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
@@ -101,6 +112,7 @@ program
       ...o,
       paths,
       backend: o.backend as BackendName,
+      precision: o.precision as Precision | undefined,
       imageSize,
       progress: o.progress === false ? false : undefined,
     });
@@ -124,7 +136,8 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu)', 'wasm')
+  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu, cuda)', 'wasm')
+  .option('--precision <list>', 'GPU backends: precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; default: each backend\'s own)', precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
@@ -145,6 +158,7 @@ program
     const report = await runBench({
       model: o.model,
       backends,
+      precisions: o.precision,
       workers: o.workers,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,
@@ -156,7 +170,7 @@ program
       preprocessWorkers: o.preprocessWorkers,
       onResult: (r) =>
         console.error(
-          `bench: ${r.backend} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
+          `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
         ),
     });
     const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);

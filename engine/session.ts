@@ -2,9 +2,14 @@
 import type { ViTModel } from '../model/weights.js';
 import type { BackendName, InferenceSession, SessionOptions } from './types.js';
 
-export { ALL_BACKENDS, isGpuBackend, type BackendName, type InferenceSession, type SessionOptions } from './types.js';
+export { ALL_BACKENDS, ALL_PRECISIONS, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
 export async function createSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
+  if (backend === 'cuda') {
+    const { createCudaSession } = await import('./cuda/session.js');
+    return createCudaSession(model, opts);
+  }
+  if (opts.precision && opts.precision !== 'fp32') throw new Error(`--precision ${opts.precision}: the ${backend} backend runs fp32 only`);
   if (backend === 'webgpu') {
     const { createWebGPUSession } = await import('./webgpu/session.js');
     return createWebGPUSession(model, opts);

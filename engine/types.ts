@@ -5,7 +5,11 @@
  */
 import type { ViTModel } from '../model/weights.js';
 
-export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'cuda';
+
+/** Numeric precision of a GPU backend: cuda takes all four, webgpu fp32. */
+export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
+export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 
 export interface InferenceSession {
   readonly backend: BackendName;
@@ -23,12 +27,14 @@ export interface InferenceSession {
 export interface SessionOptions {
   /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
   threads?: number;
-  /** webgpu: which adapter index, for machines with several GPUs. */
+  /** webgpu: which adapter index; cuda: which device ordinal. */
   gpuIndex?: number;
+  /** GPU backends: arithmetic precision (cuda: default bf16; webgpu: fp32 only). */
+  precision?: Precision;
 }
 
-export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'cuda'];
 
 export function isGpuBackend(b: BackendName): boolean {
-  return b === 'webgpu';
+  return b === 'webgpu' || b === 'cuda';
 }

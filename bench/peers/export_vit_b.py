@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
+ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX exports (onnxruntime peers)")
 a = ap.parse_args()
 os.makedirs(os.path.join(a.out, "model"), exist_ok=True)
 torch.manual_seed(0)
@@ -35,7 +36,7 @@ with torch.no_grad():
 save_file({"pixel_values": px, "logits": logits.float()}, os.path.join(a.out, "fixture-224.safetensors"),
           metadata={"source": f"timm {timm.__version__} vit_base_patch16_224 random (torch {torch.__version__}, CPU fp32)"})
 
-for size in (224, 384):
+for size in (() if a.no_onnx else (224, 384)):
     # A static model per size: timm's dynamic-size path traces an antialiased bicubic resize, which ONNX
     # opset 17 cannot express; at 384 the position embedding is resampled once here, as timm's loader does.
     static = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=1000, img_size=size).eval()

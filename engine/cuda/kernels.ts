@@ -1,0 +1,331 @@
+/**
+ * CUDA C source of every non-GEMM kernel of the forward pass, compiled at run time by NVRTC (no headers:
+ * 16-bit conversions and tensor-core MMAs are inline PTX, so no CUDA include folder is needed).
+ *
+ * Activations between GEMMs are `act_t`: float (fp32/tf32) or 16-bit bits (bf16/fp16) in `unsigned short`.
+ * The residual stream, LayerNorm statistics, softmax and every accumulation stay float32.
+ */
+
+export type ActType = 'f32' | 'bf16' | 'f16';
+
+export interface KernelConfig {
+  act: ActType;
+  /** Head dimension: a multiple of 8 for the tensor-core attention (padded to 16 inside), any otherwise. */
+  headDim: number;
+}
+
+/** Key-tile and query-tile sizes of the attention kernels (also used for launch geometry). */
+export const ATTN_MMA_QTILE = 64; // 4 warps x 16 query rows
+export const ATTN_MMA_KTILE = 64;
+export const ATTN_SIMT_QTILE = 32; // one thread per query row
+export const ATTN_SIMT_KTILE = 32;
+export const LN_ROWS_PER_BLOCK = 4; // one warp per row
+
+const common = String.raw`
+typedef unsigned short u16;
+typedef unsigned int u32;
+__device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float(((u32)h) << 16); }
+__device__ __forceinline__ u16 f32_to_bf16(float f) { u16 r; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; }
+__device__ __forceinline__ float f16_to_f32(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+__device__ __forceinline__ u16 f32_to_f16(float f) { u16 r; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; }
+// Two floats into one 32-bit register of 16-bit values: lo in the low half (the lower column index).
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) { u32 r; asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
+__device__ __forceinline__ u32 pack_f16(float lo, float hi) { u32 r; asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
+`;
+
+function actDefs(act: ActType): string {
+  if (act === 'f32') {
+    return String.raw`
+#define ACT_F32 1
+typedef float act_t;
+__device__ __forceinline__ float ld_act(const act_t *p) { return *p; }
+__device__ __forceinline__ act_t to_act(float f) { return f; }
+`;
+  }
+  const b = act === 'bf16';
+  return String.raw`
+typedef u16 act_t;
+__device__ __forceinline__ float ld_act(const act_t *p) { return ${b ? 'bf16_to_f32' : 'f16_to_f32'}(*p); }
+__device__ __forceinline__ act_t to_act(float f) { return ${b ? 'f32_to_bf16' : 'f32_to_f16'}(f); }
+__device__ __forceinline__ u32 pack_act(float lo, float hi) { return ${b ? 'pack_bf16' : 'pack_f16'}(lo, hi); }
+// D(16x8, f32) += A(16x16) * B(16x8), operands as packed 16-bit pairs (PTX fragment layouts).
+__device__ __forceinline__ void mma16816(float *d, const u32 *a, const u32 *b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${b ? 'bf16.bf16' : 'f16.f16'}.f32 "
+    "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+`;
+}
+
+const elementwise = String.raw`
+// Patches as rows: out[(b*gh*gw + p), c*P*P + ky*P + kx] from pixels [B, C, H, W] (nn.Conv2d weight order).
+extern "C" __global__ void im2col(const float *__restrict__ px, act_t *__restrict__ out, int B, int C, int H, int W, int P, int gh, int gw) {
+  long long total = (long long)B * gh * gw * C * P * P;
+  int Kp = C * P * P;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+    int col = (int)(i % Kp); long long row = i / Kp;
+    int p = (int)(row % (gh * gw)); int b = (int)(row / (gh * gw));
+    int c = col / (P * P), r = col % (P * P), ky = r / P, kx = r % P;
+    int y = (p / gw) * P + ky, x = (p % gw) * P + kx;
+    out[i] = to_act(px[(((long long)b * C + c) * H + y) * W + x]);
+  }
+}
+
+// Token rows of the residual stream x [B, N, D] (float32): class token + pos[0], then patch rows + pos[1 + p].
+extern "C" __global__ void embed(float *__restrict__ x, const float *__restrict__ patches, const float *__restrict__ cls,
+                                 const float *__restrict__ pos, int B, int N, int D) {
+  long long total = (long long)B * N * D;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+    int d = (int)(i % D); long long bt = i / D; int t = (int)(bt % N); long long b = bt / N;
+    float v = t == 0 ? cls[d] : patches[(b * (N - 1) + (t - 1)) * D + d];
+    x[i] = v + pos[(long long)t * D + d];
+  }
+}
+
+// float32 -> act_t (weights are converted once, on the device, at upload).
+extern "C" __global__ void convert_f32(const float *__restrict__ src, act_t *__restrict__ dst, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = to_act(src[i]);
+}
+
+// Exact GELU (erf form, as nn.GELU()), in place.
+extern "C" __global__ void gelu_erf(act_t *__restrict__ y, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float v = ld_act(y + i);
+    y[i] = to_act(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+  }
+}
+
+// GELU, tanh approximation (checkpoints with hidden_act gelu_pytorch_tanh / gelu_new), in place.
+extern "C" __global__ void gelu_tanh(act_t *__restrict__ y, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float v = ld_act(y + i);
+    y[i] = to_act(0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v))));
+  }
+}
+
+`;
+
+const layerNorm = String.raw`
+// LayerNorm over D of rows of x (float32, row stride ld), one warp per row, two passes in float32.
+template <typename OutT>
+__device__ __forceinline__ void layer_norm_row(const float *__restrict__ xr, OutT *__restrict__ yr, const float *__restrict__ g,
+                                               const float *__restrict__ b, int D, float eps) {
+  int lane = threadIdx.x & 31;
+  float s = 0.f;
+  for (int i = lane; i < D; i += 32) s += xr[i];
+  for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  float mean = s / D, v = 0.f;
+  for (int i = lane; i < D; i += 32) { float d = xr[i] - mean; v += d * d; }
+  for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  float rstd = rsqrtf(v / D + eps);
+  for (int i = lane; i < D; i += 32) {
+    float y = (xr[i] - mean) * rstd * g[i] + b[i];
+    if constexpr (sizeof(OutT) == 4) yr[i] = y; else yr[i] = to_act(y);
+  }
+}
+
+extern "C" __global__ void layer_norm(const float *__restrict__ x, act_t *__restrict__ y, const float *__restrict__ g,
+                                      const float *__restrict__ b, int rows, int D, long long ldx, float eps) {
+  int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row < rows) layer_norm_row<act_t>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
+}
+
+// Final norm: float32 output (the head runs in float32).
+extern "C" __global__ void layer_norm_f32(const float *__restrict__ x, float *__restrict__ y, const float *__restrict__ g,
+                                          const float *__restrict__ b, int rows, int D, long long ldx, float eps) {
+  int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row < rows) layer_norm_row<float>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
+}
+`;
+
+/** Flash-style attention on tensor cores (bf16/fp16): scores never leave registers. HD: a multiple of 8. */
+const attentionMma = String.raw`
+// qkv: [B*N, 3*D] act_t (q | k | v, head h at columns h*HD); out: [B*N, D] act_t. One block = 4 warps = 64 query rows
+// of one (image, head); key/value tiles of 64 rows staged in shared memory; online softmax in float32.
+// HDP: the head dim padded to the MMA's k of 16 (padding columns are zero).
+#define QT 64
+#define KT 64
+#define HDP (((HD + 15) / 16) * 16)
+#define KPAD (HDP + 8)
+extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restrict__ qkv, act_t *__restrict__ out, int N, int D, int heads, float scale_log2) {
+  __shared__ __align__(16) u16 Ks[KT * KPAD];
+  __shared__ __align__(16) u16 Vs[KT * KPAD];
+  int bh = blockIdx.y, b = bh / heads, h = bh % heads;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  long long ld = 3LL * D;
+  const act_t *base = qkv + (long long)b * N * ld + h * HD;
+  int q0 = blockIdx.x * QT + warp * 16;
+  // Q fragments (rows g, g+8 of this warp's 16), all HD/16 k-steps, straight from global memory.
+  u32 qa[HDP / 16][4];
+  #pragma unroll
+  for (int ks = 0; ks < HDP / 16; ks++) {
+    int r0 = q0 + g, r1 = q0 + g + 8, c = ks * 16 + 2 * t;
+    bool c0 = c < HD, c1 = c + 8 < HD;
+    qa[ks][0] = r0 < N && c0 ? *(const u32 *)(base + r0 * ld + c) : 0u;
+    qa[ks][1] = r1 < N && c0 ? *(const u32 *)(base + r1 * ld + c) : 0u;
+    qa[ks][2] = r0 < N && c1 ? *(const u32 *)(base + r0 * ld + c + 8) : 0u;
+    qa[ks][3] = r1 < N && c1 ? *(const u32 *)(base + r1 * ld + c + 8) : 0u;
+  }
+  float o[HDP / 8][4];
+  #pragma unroll
+  for (int i = 0; i < HDP / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
+  for (int k0 = 0; k0 < N; k0 += KT) {
+    __syncthreads();
+    // Stage K and V rows [k0, k0 + KT) in 16-byte pieces; rows past N are zero.
+    for (int i = threadIdx.x; i < KT * (HDP / 8); i += blockDim.x) {
+      int r = i / (HDP / 8), c = (i % (HDP / 8)) * 8;
+      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      if (k0 + r < N && c < HD) {
+        kv = *(const uint4 *)(base + (long long)(k0 + r) * ld + D + c);
+        vv = *(const uint4 *)(base + (long long)(k0 + r) * ld + 2 * D + c);
+      }
+      *(uint4 *)(Ks + r * KPAD + c) = kv;
+      *(uint4 *)(Vs + r * KPAD + c) = vv;
+    }
+    __syncthreads();
+    // S = Q K^T for this warp's 16 rows x KT keys.
+    float s[KT / 8][4];
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      #pragma unroll
+      for (int ks = 0; ks < HDP / 16; ks++) {
+        u32 bf[2];
+        const u16 *kr = Ks + (n * 8 + g) * KPAD + ks * 16 + 2 * t;
+        bf[0] = *(const u32 *)kr;
+        bf[1] = *(const u32 *)(kr + 8);
+        mma16816(s[n], qa[ks], bf);
+      }
+    }
+    // Online softmax (base 2): rows g (s[.][0..1]) and g+8 (s[.][2..3]); a row's values sit in one quad of lanes.
+    float mx0 = -1e30f, mx1 = -1e30f;
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) {
+      int key = k0 + n * 8 + 2 * t;
+      #pragma unroll
+      for (int j = 0; j < 2; j++) {
+        bool live = key + j < N;
+        s[n][j] = live ? s[n][j] * scale_log2 : -1e30f;
+        s[n][2 + j] = live ? s[n][2 + j] * scale_log2 : -1e30f;
+        mx0 = fmaxf(mx0, s[n][j]);
+        mx1 = fmaxf(mx1, s[n][2 + j]);
+      }
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    float nm0 = fmaxf(m0, mx0), nm1 = fmaxf(m1, mx1);
+    float a0 = exp2f(m0 - nm0), a1 = exp2f(m1 - nm1);
+    m0 = nm0; m1 = nm1;
+    float rs0 = 0.f, rs1 = 0.f;
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) {
+      s[n][0] = exp2f(s[n][0] - m0); s[n][1] = exp2f(s[n][1] - m0);
+      s[n][2] = exp2f(s[n][2] - m1); s[n][3] = exp2f(s[n][3] - m1);
+      rs0 += s[n][0] + s[n][1]; rs1 += s[n][2] + s[n][3];
+    }
+    l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
+    #pragma unroll
+    for (int i = 0; i < HDP / 8; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+    // O += P V: P's accumulator layout is the A-fragment layout of the next MMA (two 8-key tiles per k-step).
+    #pragma unroll
+    for (int kk = 0; kk < KT / 16; kk++) {
+      u32 pa[4];
+      pa[0] = pack_act(s[2 * kk][0], s[2 * kk][1]);
+      pa[1] = pack_act(s[2 * kk][2], s[2 * kk][3]);
+      pa[2] = pack_act(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[3] = pack_act(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      #pragma unroll
+      for (int n = 0; n < HDP / 8; n++) {
+        const u16 *vc = Vs + (kk * 16 + 2 * t) * KPAD + n * 8 + g;
+        u32 bf[2];
+        bf[0] = (u32)vc[0] | ((u32)vc[KPAD] << 16);
+        bf[1] = (u32)vc[8 * KPAD] | ((u32)vc[9 * KPAD] << 16);
+        mma16816(o[n], pa, bf);
+      }
+    }
+  }
+  // Row sums live spread over the quad: reduce, normalise, store rows g and g+8.
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float i0 = 1.f / l0, i1 = 1.f / l1;
+  int r0 = q0 + g, r1 = q0 + g + 8;
+  act_t *ob = out + (long long)b * N * D + h * HD;
+  #pragma unroll
+  for (int n = 0; n < HD / 8; n++) {
+    int c = n * 8 + 2 * t;
+    if (r0 < N) *(u32 *)(ob + (long long)r0 * D + c) = pack_act(o[n][0] * i0, o[n][1] * i0);
+    if (r1 < N) *(u32 *)(ob + (long long)r1 * D + c) = pack_act(o[n][2] * i1, o[n][3] * i1);
+  }
+}
+`;
+
+/** Flash-style attention in float32 on the SIMT cores (fp32 and tf32 precisions). */
+const attentionSimt = String.raw`
+// One thread per query row (QT rows of one (image, head) per block); K/V tiles of KT rows in shared memory;
+// online softmax per key tile in float32.
+#define QT 32
+#define KT 32
+extern "C" __global__ void __launch_bounds__(QT) attention(const float *__restrict__ qkv, float *__restrict__ out, int N, int D, int heads, float scale_log2) {
+  __shared__ float Ks[KT][HD];
+  __shared__ float Vs[KT][HD];
+  int bh = blockIdx.y, b = bh / heads, h = bh % heads;
+  long long ld = 3LL * D;
+  const float *base = qkv + (long long)b * N * ld + h * HD;
+  int q = blockIdx.x * QT + threadIdx.x;
+  float qv[HD], o[HD];
+  #pragma unroll
+  for (int d = 0; d < HD; d++) { qv[d] = q < N ? base[(long long)q * ld + d] : 0.f; o[d] = 0.f; }
+  float m = -1e30f, l = 0.f;
+  for (int k0 = 0; k0 < N; k0 += KT) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < KT * HD; i += QT) {
+      int r = i / HD, c = i % HD;
+      bool live = k0 + r < N;
+      Ks[r][c] = live ? base[(long long)(k0 + r) * ld + D + c] : 0.f;
+      Vs[r][c] = live ? base[(long long)(k0 + r) * ld + 2 * D + c] : 0.f;
+    }
+    __syncthreads();
+    float s[KT];
+    float mx = m;
+    #pragma unroll
+    for (int j = 0; j < KT; j++) {
+      float acc = 0.f;
+      #pragma unroll
+      for (int d = 0; d < HD; d++) acc = fmaf(qv[d], Ks[j][d], acc);
+      s[j] = k0 + j < N ? acc * scale_log2 : -1e30f;
+      mx = fmaxf(mx, s[j]);
+    }
+    float alpha = exp2f(m - mx);
+    m = mx;
+    l *= alpha;
+    #pragma unroll
+    for (int d = 0; d < HD; d++) o[d] *= alpha;
+    #pragma unroll
+    for (int j = 0; j < KT; j++) {
+      float p = exp2f(s[j] - m);
+      l += p;
+      #pragma unroll
+      for (int d = 0; d < HD; d++) o[d] = fmaf(p, Vs[j][d], o[d]);
+    }
+  }
+  if (q < N) {
+    float inv = 1.f / l;
+    float *orow = out + ((long long)b * N + q) * D + h * HD;
+    #pragma unroll
+    for (int d = 0; d < HD; d++) orow[d] = o[d] * inv;
+  }
+}
+`;
+
+/** The whole program for one activation type and head size. */
+export function kernelSource(cfg: KernelConfig): string {
+  const mma = cfg.act !== 'f32';
+  if ((mma && cfg.headDim % 8 !== 0) || cfg.headDim > 256 || cfg.headDim < 1) throw new Error(`engine/cuda: head dim ${cfg.headDim} is not supported`);
+  return [`#define HD ${cfg.headDim}`, common, actDefs(cfg.act), elementwise, layerNorm, mma ? attentionMma : attentionSimt].join('\n');
+}
+
+/** Names of the kernels every program exports. */
+export const KERNEL_NAMES = ['im2col', 'embed', 'gelu_erf', 'gelu_tanh', 'convert_f32', 'layer_norm', 'layer_norm_f32', 'attention'] as const;
+export type KernelName = (typeof KERNEL_NAMES)[number];

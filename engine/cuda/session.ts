@@ -1,0 +1,152 @@
+/**
+ * InferenceSession on CUDA (backend 'cuda'): cuBLASLt GEMMs, NVRTC-compiled kernels, one CUDA graph per batch
+ * size, two plans per batch size so one batch's upload and read-back overlap another's kernels.
+ */
+import type { ViTModel } from '../../model/weights.js';
+import { outputWidth } from '../../model/shapes.js';
+import type { InferenceSession, SessionOptions } from '../types.js';
+import { CudaApi } from './driver.js';
+import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
+
+/** Largest batch one plan holds; bigger runs are split. */
+export const MAX_PLAN_BATCH = 256;
+export const PLANS_IN_FLIGHT = 2;
+/** Precision when none is asked for: measured to keep every clear top-1 (see engine/cuda/NOTES.md). */
+export const DEFAULT_CUDA_PRECISION: CudaPrecision = 'bf16';
+
+export interface CudaSessionOptions extends SessionOptions {
+  /** GELU: exact erf kernel (default), tanh kernel, or cuBLASLt's fused GELU epilogue (tanh form). */
+  gelu?: 'erf' | 'tanh' | 'epilogue';
+}
+
+interface PlanPool {
+  free: Plan[];
+  count: number;
+  waiters: ((p: Plan) => void)[];
+}
+
+export class CudaSession implements InferenceSession {
+  readonly backend = 'cuda' as const;
+  private readonly pools = new Map<number, PlanPool>();
+  private readonly plans: Plan[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private deviceMs: number | undefined;
+  private disposed = false;
+
+  constructor(readonly model: ViTModel, readonly state: DeviceState) {}
+
+  get precision(): CudaPrecision {
+    return this.state.precision;
+  }
+
+  /** One line: what runs where. */
+  describe(): string {
+    const d = this.state.device;
+    const r = this.state.api.report;
+    return `cuda ${this.state.precision} on ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version})`;
+  }
+
+  async acquire(batch: number): Promise<Plan> {
+    let pool = this.pools.get(batch);
+    if (!pool) this.pools.set(batch, (pool = { free: [], count: 0, waiters: [] }));
+    const free = pool.free.pop();
+    if (free) return free;
+    if (pool.count < PLANS_IN_FLIGHT) {
+      pool.count++;
+      try {
+        this.makeCurrent();
+        const plan = Plan.build(this.state, batch);
+        this.plans.push(plan);
+        return plan;
+      } catch (e) {
+        pool.count--;
+        throw e;
+      }
+    }
+    return new Promise<Plan>((resolve) => pool.waiters.push(resolve));
+  }
+
+  private makeCurrent(): void {
+    this.state.api.check('driver', this.state.api.cu.cuCtxSetCurrent(this.state.ctx) as number, 'cuCtxSetCurrent');
+  }
+
+  release(plan: Plan): void {
+    const pool = this.pools.get(plan.batch)!;
+    const next = pool.waiters.shift();
+    if (next) next(plan);
+    else pool.free.push(plan);
+  }
+
+  run(pixels: Float32Array, batch: number): Promise<Float32Array> {
+    const p = this.runNow(pixels, batch);
+    const tracked = p.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
+    return p;
+  }
+
+  private async runNow(pixels: Float32Array, batch: number): Promise<Float32Array> {
+    if (this.disposed) throw new Error('engine/cuda: session is disposed');
+    const g = geometry(this.model);
+    const per = g.C * g.H * g.W;
+    if (!Number.isInteger(batch) || batch < 1 || pixels.length !== batch * per) {
+      throw new Error(`engine/cuda: run(pixels, ${batch}) needs ${batch} x ${g.C}x${g.H}x${g.W} = ${batch * per} values, got ${pixels.length}`);
+    }
+    const width = outputWidth(this.model.config);
+    const out = new Float32Array(batch * width);
+    let ms = 0;
+    for (let b0 = 0; b0 < batch; b0 += MAX_PLAN_BATCH) {
+      const n = Math.min(MAX_PLAN_BATCH, batch - b0);
+      const plan = await this.acquire(n);
+      try {
+        this.makeCurrent();
+        out.set(await plan.run(pixels.subarray(b0 * per, (b0 + n) * per)), b0 * width);
+        ms += plan.lastDeviceMs ?? NaN;
+      } finally {
+        this.release(plan);
+      }
+    }
+    this.deviceMs = Number.isNaN(ms) ? undefined : ms;
+    return out;
+  }
+
+  lastDeviceMs(): number | undefined {
+    return this.deviceMs;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await Promise.all(this.inFlight);
+    const { api } = this.state;
+    this.makeCurrent();
+    for (const p of this.plans.splice(0)) p.destroy();
+    this.pools.clear();
+    for (const p of this.state.weights.all) api.free(p);
+    api.cu.cuModuleUnload(this.state.kernels.module);
+    api.cu.cuDevicePrimaryCtxRelease(this.state.device.ordinal);
+  }
+}
+
+export async function createCudaSession(model: ViTModel, opts: CudaSessionOptions = {}): Promise<CudaSession> {
+  const c = model.config;
+  const precision = opts.precision ?? DEFAULT_CUDA_PRECISION;
+  const act = actTypeOf(precision);
+  const hd = c.hiddenSize / c.numHeads;
+  if (!Number.isInteger(hd) || (act !== 'f32' && hd % 8 !== 0) || hd > 256) {
+    throw new Error(`engine/cuda: ${model.source}: head dim ${c.hiddenSize}/${c.numHeads} is not supported in ${precision} (needs a multiple of 8, at most 256)`);
+  }
+  const api = await CudaApi.get();
+  const ordinal = opts.gpuIndex ?? 0;
+  const device = api.device(ordinal);
+  const ctx = api.retainContext(ordinal);
+  try {
+    const kernels = compileKernels(api, device, act, hd);
+    const weights = uploadWeights(api, model, act, kernels.fn.convert_f32);
+    const gelu = opts.gelu ?? (c.hiddenAct === 'gelu_tanh' ? 'tanh' : 'erf');
+    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu });
+  } catch (e) {
+    api.cu.cuDevicePrimaryCtxRelease(ordinal);
+    throw e;
+  }
+}
