@@ -1,0 +1,116 @@
+/**
+ * The cuda backend without a GPU: status names, library discovery, the kernel source (compiled by nvcc when
+ * this machine has it), and the error a user gets where CUDA is missing. On a machine with CUDA,
+ * VIT_GPU_TESTS=1 also runs every committed fixture through the backend (scripts/cuda-check.sh does the same
+ * on the device machine with the peers).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CudaError, statusName } from '../engine/cuda/errors.js';
+import { candidateDirs, libraryCandidates, SONAMES } from '../engine/cuda/libraries.js';
+import { kernelSource, KERNEL_NAMES } from '../engine/cuda/kernels.js';
+import { createSession } from '../engine/session.js';
+import { randomModel } from '../loaders/random.js';
+
+function hasNvcc(): boolean {
+  try {
+    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function cudaUsable(): boolean {
+  try {
+    execFileSync('nvidia-smi', ['-L'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('cuda: status codes and errors', () => {
+  it('names driver, cuBLAS and NVRTC codes, with a fallback for unknown ones', () => {
+    expect(statusName('driver', 2)).toBe('CUDA_ERROR_OUT_OF_MEMORY');
+    expect(statusName('driver', 0)).toBe('CUDA_SUCCESS');
+    expect(statusName('cublasLt', 15)).toBe('CUBLAS_STATUS_NOT_SUPPORTED');
+    expect(statusName('nvrtc', 6)).toBe('NVRTC_ERROR_COMPILATION');
+    expect(statusName('driver', 12345)).toBe('driver status 12345');
+  });
+
+  it('says what was being done, which call failed and, for known causes, what to do', () => {
+    const e = new CudaError('driver', 100, 'cuDeviceGet', 'opening device 0');
+    expect(e.message).toBe('opening device 0: cuDeviceGet failed with CUDA_ERROR_NO_DEVICE (no CUDA device is visible: check nvidia-smi and CUDA_VISIBLE_DEVICES)');
+    expect(new CudaError('driver', 2, 'cuMemAlloc').outOfMemory).toBe(true);
+    expect(new CudaError('cublasLt', 3, 'cublasLtMatmul').outOfMemory).toBe(true);
+    expect(new CudaError('driver', 700, 'cuEventQuery').outOfMemory).toBe(false);
+  });
+});
+
+describe('cuda: library discovery', () => {
+  it('VIT_CUDA_LIBS alone decides the folders, in the order given', () => {
+    expect(candidateDirs({ VIT_CUDA_LIBS: '/a/lib:/b/lib' })).toEqual(['/a/lib', '/b/lib']);
+  });
+
+  it('looks in CUDA_PATH, the toolkit folders and pip wheel layouts', () => {
+    const dirs = candidateDirs({ CUDA_PATH: '/opt/my-cuda' });
+    expect(dirs.slice(0, 2)).toEqual(['/opt/my-cuda/lib64', '/opt/my-cuda/lib']);
+    expect(dirs).toContain('/usr/local/cuda/lib64');
+  });
+
+  it('prefers an existing file in the folders (newest CUDA major first), then ldconfig, then the bare soname', () => {
+    const root = mkdtempSync(join(tmpdir(), 'vit-cudalibs-'));
+    const a = join(root, 'a'), b = join(root, 'b');
+    mkdirSync(a);
+    mkdirSync(b);
+    writeFileSync(join(b, 'libcublasLt.so.12'), '');
+    writeFileSync(join(a, 'libcublasLt.so.13'), '');
+    const ld = new Map([['libcublasLt.so.12', '/usr/lib/libcublasLt.so.12']]);
+    expect(libraryCandidates('cublasLt', [a, b], ld)).toEqual([
+      join(a, 'libcublasLt.so.13'),
+      join(b, 'libcublasLt.so.12'),
+      '/usr/lib/libcublasLt.so.12',
+      ...SONAMES.cublasLt,
+    ]);
+    expect(libraryCandidates('nvrtc', [a, b], new Map())).toEqual(SONAMES.nvrtc);
+  });
+});
+
+describe('cuda: kernel source', () => {
+  it('exports every kernel the forward pass launches, for each activation type', () => {
+    for (const act of ['f32', 'bf16', 'f16'] as const) {
+      const src = kernelSource({ act, headDim: 64 });
+      for (const k of KERNEL_NAMES) expect(src, `${act}: ${k}`).toMatch(new RegExp(`extern "C" __global__ void (__launch_bounds__\\(\\w+\\) )?${k}\\(`));
+    }
+  });
+
+  it('refuses head sizes the tensor-core attention cannot take', () => {
+    expect(() => kernelSource({ act: 'bf16', headDim: 20 })).toThrow(/head dim 20/);
+    expect(() => kernelSource({ act: 'f32', headDim: 20 })).not.toThrow();
+  });
+
+  it.skipIf(!hasNvcc())('compiles with nvcc for sm_90 (bf16, fp16, fp32; head dims 24 and 64) with no spills', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vit-cuda-src-'));
+    for (const act of ['f32', 'bf16', 'f16'] as const) {
+      for (const headDim of [24, 64]) {
+        const file = join(dir, `k-${act}-${headDim}.cu`);
+        writeFileSync(file, kernelSource({ act, headDim }));
+        const r = spawnSync('nvcc', ['-arch=sm_90', '-cubin', '-Xptxas', '-v', file, '-o', `${file}.cubin`], { encoding: 'utf8' });
+        expect(r.status, `${act} hd ${headDim}: ${r.stderr}`).toBe(0);
+        expect(r.stderr).toMatch(/Compiling entry function 'attention'/);
+        expect(r.stderr, `${act} hd ${headDim} spills`).not.toMatch(/[1-9]\d* bytes spill stores/);
+      }
+    }
+  }, 120_000);
+});
+
+describe('cuda: where CUDA is missing', () => {
+  it.skipIf(cudaUsable())('createSession fails once with a clear reason and what to install', async () => {
+    const model = randomModel('random:deit_tiny_patch16_224');
+    await expect(createSession(model, 'cuda')).rejects.toThrow(/libcuda\.so\.1|koffi|Linux only/);
+  });
+});
