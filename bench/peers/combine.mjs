@@ -6,19 +6,21 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values: a } = parseArgs({
-  options: { ours: { type: 'string' }, torch: { type: 'string' }, ort: { type: 'string', multiple: true }, out: { type: 'string' }, gpu: { type: 'string' } },
+  options: { ours: { type: 'string', multiple: true }, torch: { type: 'string', multiple: true }, ort: { type: 'string', multiple: true }, out: { type: 'string' }, gpu: { type: 'string' } },
 });
 const read = (f) => JSON.parse(readFileSync(f, 'utf8'));
-const ours = read(a.ours);
-const gpu = a.gpu ?? ours.environment.gpu ?? 'unknown GPU';
-// Our best worker count per (batch, size), as the peers report their best configuration.
+const exists = (f) => { try { readFileSync(f); return true; } catch { return false; } };
+const ours = (a.ours ?? []).filter(exists).map(read);
+const gpu = a.gpu ?? ours.find((o) => o.environment?.gpu)?.environment.gpu ?? 'unknown GPU';
+// Our best worker count per (engine, batch, size), as the peers report their best configuration. Our engines are
+// named vit-<backend>[-<precision>]: vit-webgpu, vit-webgpu-fp16, vit-cuda-bf16, ...
 const best = new Map();
-for (const r of ours.results) {
-  const key = `${r.batchSize}/${r.imageSize}`;
+for (const r of ours.flatMap((o) => o.results)) {
+  const key = `${r.backend}/${r.batchSize}/${r.imageSize}`;
   if (!best.has(key) || best.get(key).imagesPerSecond < r.imagesPerSecond) best.set(key, r);
 }
 const rows = [...best.values()].map((r) => ({
-  engine: 'vit-webgpu',
+  engine: `vit-${r.backend}`,
   batchSize: r.batchSize,
   imageSize: r.imageSize,
   imagesPerSecond: Math.round(r.imagesPerSecond * 10) / 10,
@@ -26,10 +28,10 @@ const rows = [...best.values()].map((r) => ({
   workers: r.workers,
   deviceMsP50: r.deviceMs?.p50,
 }));
-for (const f of [a.torch, ...(a.ort ?? [])]) if (f) for (const r of read(f)) if (r.engine) rows.push({ ...r, gpu: r.gpu || gpu });
+for (const f of [...(a.torch ?? []), ...(a.ort ?? [])]) if (f && exists(f)) for (const r of read(f)) if (r.engine) rows.push({ ...r, gpu: r.gpu || gpu });
 writeFileSync(a.out, JSON.stringify(rows, null, 1) + '\n');
 
-const engines = ['vit-webgpu', 'onnxruntime-node-webgpu', 'onnxruntime-node-cpu', 'torch-fp32', 'torch-tf32', 'torch-bf16'];
+const engines = [...new Set(rows.map((r) => r.engine))].sort((x, y) => Number(y.startsWith('vit-')) - Number(x.startsWith('vit-')) || x.localeCompare(y));
 const cols = [...new Set(rows.map((r) => `${r.imageSize}/${r.batchSize}`))].sort((x, y) => {
   const [s1, b1] = x.split('/').map(Number);
   const [s2, b2] = y.split('/').map(Number);
@@ -44,9 +46,16 @@ console.log(`| engine | ${cols.join(' | ')} |`);
 console.log(`| --- | ${cols.map(() => '---:').join(' | ')} |`);
 for (const e of engines) if (rows.some((r) => r.engine === e)) console.log(`| ${e} | ${cols.map((c) => cell(e, c)).join(' | ')} |`);
 const top = (e, s) => Math.max(0, ...rows.filter((r) => r.engine === e && r.imageSize === s && r.imagesPerSecond).map((r) => r.imagesPerSecond));
+const ratio = (x, y) => (x && y ? `${(x / y).toFixed(2)}x` : '?');
 for (const s of [224, 384]) {
   const o = top('vit-webgpu', s);
   const w = top('onnxruntime-node-webgpu', s);
   const t = top('torch-fp32', s);
-  if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${w ? (o / w).toFixed(2) : '?'}x best onnxruntime-node-webgpu (${w}), ${t ? ((100 * o) / t).toFixed(0) : '?'}% of torch fp32 (${t})`);
+  if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${ratio(o, w)} best onnxruntime-node-webgpu (${w}), ${ratio(o, t)} torch fp32 (${t})`);
+  const f16 = top('vit-webgpu-fp16', s);
+  if (f16) console.log(`${s}: best vit-webgpu-fp16 ${f16} img/s = ${ratio(f16, o)} vit-webgpu fp32, ${ratio(f16, top('torch-tf32', s))} torch tf32`);
+  for (const [ours, peer] of [['vit-cuda-bf16', 'torch-bf16'], ['vit-cuda-fp16', 'torch-fp16'], ['vit-cuda-tf32', 'torch-tf32'], ['vit-cuda-fp32', 'torch-fp32']]) {
+    const x = top(ours, s);
+    if (x) console.log(`${s}: best ${ours} ${x} img/s = ${ratio(x, top(peer, s))} ${peer} eager (${top(peer, s)}); PyTorch's best at ${s}: ${Math.max(...rows.filter((r) => r.engine.startsWith('torch-') && r.imageSize === s).map((r) => r.imagesPerSecond ?? 0))}`);
+  }
 }
