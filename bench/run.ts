@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
+import { defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
@@ -62,6 +62,7 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
     await pool.ready();
+    const deviceName = pool.device;
     const pixels = o.mode === 'model' ? pixelBatch(model, batch) : undefined;
     let cursor = 0;
     const nextFiles = () => Array.from({ length: batch }, () => images![cursor++ % images!.length]!);
@@ -102,8 +103,9 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);
     return {
-      backend: precision ? `${backend}-${precision}` : backend,
+      backend: precision && (backend === 'cuda' || precision !== 'fp32') ? `${backend}-${precision}` : backend,
       ...(precision ? { precision } : {}),
+      ...(deviceName ? { device: deviceName } : {}),
       workers,
       batchSize: batch,
       imageSize: size,
@@ -153,7 +155,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const precision of backend === 'cuda' ? (o.precisions ?? [undefined]) : [undefined])
+    for (const precision of isGpuBackend(backend) ? (o.precisions ?? [defaultPrecision(backend)]) : [undefined])
       for (const size of o.imageSizes)
         for (const batch of o.batchSizes)
           for (const workers of o.workers) {

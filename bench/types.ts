@@ -25,6 +25,8 @@ export interface BenchResult {
   /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
   backend: string;
   precision?: string;
+  /** GPU backends: what ran where ("cuda bf16 on NVIDIA H100 ..."). */
+  device?: string;
   workers: number;
   batchSize: number;
   imageSize: number;

@@ -124,6 +124,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   try {
     // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
     await pool.ready();
+    if (pool.device) process.stderr.write(`vit: ${pool.device}\n`);
     // The output is opened only now: a failed set-up leaves an existing file untouched.
     const rowsPerRecord = Math.min(o.topK, outputWidth(model.config));
     const opened = await OutputSink.open(o.output, { resume: o.resume, format: o.format, rowsPerRecord });

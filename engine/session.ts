@@ -2,7 +2,7 @@
 import type { ViTModel } from '../model/weights.js';
 import type { BackendName, InferenceSession, SessionOptions } from './types.js';
 
-export { ALL_BACKENDS, ALL_PRECISIONS, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
+export { ALL_BACKENDS, ALL_PRECISIONS, defaultPrecision, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
 export async function createSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
   if (backend === 'cuda') {

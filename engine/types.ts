@@ -21,6 +21,8 @@ export interface InferenceSession {
   run(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
   lastDeviceMs?(): number | undefined;
+  /** What runs where, in one line ("cuda bf16 on NVIDIA H100 ..."), for GPU backends. */
+  describe?(): string;
   dispose(): Promise<void>;
 }
 
@@ -34,6 +36,11 @@ export interface SessionOptions {
 }
 
 export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'cuda'];
+
+/** The precision a backend runs when none is asked for (cuda: bf16, measured to keep every clear top-1). */
+export function defaultPrecision(b: BackendName): Precision {
+  return b === 'cuda' ? 'bf16' : 'fp32';
+}
 
 export function isGpuBackend(b: BackendName): boolean {
   return b === 'webgpu' || b === 'cuda';

@@ -58,6 +58,8 @@ export class InferencePool {
    * kernels: ViT-B/16 batch 64 on an H200 went from 737 to 862 img/s), 1 on a CPU core.
    */
   readonly inFlightPerWorker: number;
+  /** What the GPU workers run on ("cuda bf16 on NVIDIA H100 ..."), once ready() resolved. */
+  device: string | undefined;
   private readonly pool: Piscina;
   /** Decode-only workers feeding the GPU worker(s), when asked for on a GPU backend. */
   private readonly prep?: Piscina;
@@ -87,7 +89,8 @@ export class InferencePool {
 
   /** Wait until every worker has built its session (so timings and errors start clean). */
   async ready(): Promise<void> {
-    await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })));
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as { device?: string }[];
+    this.device = replies.find((r) => r.device)?.device;
   }
 
   /** Batches to keep submitted so every worker is busy. */

@@ -65,6 +65,6 @@ export default async function run(task: ClassifyTask | PreprocessTask | ForwardT
   if (task.kind === 'preprocess') return preprocess(task);
   if (init.backend === 'none') return { ready: true };
   if (task.kind === 'forward') return forward(task);
-  await sessionReady;
-  return { ready: true };
+  const session = await sessionReady;
+  return { ready: true, device: session.describe?.() };
 }

@@ -4,15 +4,13 @@
  */
 import type { ViTModel } from '../../model/weights.js';
 import { outputWidth } from '../../model/shapes.js';
-import type { InferenceSession, SessionOptions } from '../types.js';
+import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
 
 /** Largest batch one plan holds; bigger runs are split. */
 export const MAX_PLAN_BATCH = 256;
 export const PLANS_IN_FLIGHT = 2;
-/** Precision when none is asked for: measured to keep every clear top-1 (see engine/cuda/NOTES.md). */
-export const DEFAULT_CUDA_PRECISION: CudaPrecision = 'bf16';
 
 export interface CudaSessionOptions extends SessionOptions {
   /** GELU: exact erf kernel (default), tanh kernel, or cuBLASLt's fused GELU epilogue (tanh form). */
@@ -130,7 +128,7 @@ export class CudaSession implements InferenceSession {
 
 export async function createCudaSession(model: ViTModel, opts: CudaSessionOptions = {}): Promise<CudaSession> {
   const c = model.config;
-  const precision = opts.precision ?? DEFAULT_CUDA_PRECISION;
+  const precision = opts.precision ?? defaultPrecision('cuda');
   const act = actTypeOf(precision);
   const hd = c.hiddenSize / c.numHeads;
   if (!Number.isInteger(hd) || (act !== 'f32' && hd % 8 !== 0) || hd > 256) {
