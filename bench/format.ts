@@ -4,7 +4,7 @@ import type { BenchEnvironment, BenchReport, BenchResult } from './types.js';
 
 /** Settings other than the worker count: results sharing this key form one worker-scaling series. */
 function scalingKey(r: BenchResult): string {
-  return `${r.backend}\u0000${r.mode}\u0000${r.imageSize}\u0000${r.batchSize}`;
+  return `${r.backend}\u0000${r.gpus ?? ''}\u0000${r.mode}\u0000${r.imageSize}\u0000${r.batchSize}`;
 }
 
 /** Results ordered by backend, mode, image size, batch size, workers (a stable copy). */
@@ -78,7 +78,7 @@ export interface TableColumn {
 export function tableColumns(results: readonly BenchResult[]): TableColumn[] {
   const speedUp = speedUpVsOneWorker(results);
   const cols: TableColumn[] = [
-    { header: 'backend', numeric: false, cell: (r) => r.backend },
+    { header: 'backend', numeric: false, cell: (r) => (r.gpus ? `${r.backend} on ${r.gpus} GPUs` : r.backend) },
     { header: 'mode', numeric: false, cell: (r) => r.mode },
     { header: 'image', numeric: true, cell: (r) => String(r.imageSize) },
     { header: 'batch', numeric: true, cell: (r) => String(r.batchSize) },

@@ -6,6 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
 import { defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
+import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
@@ -17,6 +18,8 @@ import type { BenchReport, BenchResult } from './types.js';
 export interface BenchOptions {
   model: string;
   backends: BackendName[];
+  /** GPU backends: device sets (--gpus values), each a combination of its own. */
+  gpus?: string[];
   /** GPU backends that take a precision run once per entry (default: the backend's own). */
   precisions?: Precision[];
   workers: number[];
@@ -54,10 +57,10 @@ async function imageList(dir: string): Promise<string[]> {
   return files;
 }
 
-async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
+async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers, preprocessWorkers, sessionOptions: { precision } });
+  const pool = new InferencePool({ model, backend, workers: gpus ? Math.max(workers, gpus.length) : workers, preprocessWorkers, sessionOptions: { precision }, gpus });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -106,6 +109,7 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
       backend: precision && (backend === 'cuda' || precision !== 'fp32') ? `${backend}-${precision}` : backend,
       ...(precision ? { precision } : {}),
       ...(deviceName ? { device: deviceName } : {}),
+      ...(gpus ? { gpus: gpus.length } : {}),
       workers,
       batchSize: batch,
       imageSize: size,
@@ -156,13 +160,16 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const results: BenchResult[] = [];
   for (const backend of o.backends)
     for (const precision of isGpuBackend(backend) ? (o.precisions ?? [defaultPrecision(backend)]) : [undefined])
-      for (const size of o.imageSizes)
-        for (const batch of o.batchSizes)
-          for (const workers of o.workers) {
-            const r = await runOne(base, backend, precision, workers, batch, size, o, images);
-            results.push(r);
-            o.onResult?.(r);
-          }
+      for (const gpuSpec of isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
+        const gpus = gpuSpec ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
+        for (const size of o.imageSizes)
+          for (const batch of o.batchSizes)
+            for (const workers of o.workers) {
+              const r = await runOne(base, backend, precision, gpus, workers, batch, size, o, images);
+              results.push(r);
+              o.onResult?.(r);
+            }
+      }
   return { environment, results };
 }
 

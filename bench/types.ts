@@ -25,8 +25,10 @@ export interface BenchResult {
   /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
   backend: string;
   precision?: string;
-  /** GPU backends: what ran where ("cuda bf16 on NVIDIA H100 ..."). */
+  /** GPU backends: what ran where ("cuda bf16 on GPU 0: NVIDIA H100 ..."). */
   device?: string;
+  /** GPU backends with --gpus: how many devices the pool spread over. */
+  gpus?: number;
   workers: number;
   batchSize: number;
   imageSize: number;

@@ -5,6 +5,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../model/config.js';
+import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { outputWidth } from '../model/shapes.js';
 import type { BackendName, Precision } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
@@ -23,6 +24,8 @@ export interface ClassifyOptions {
   precision?: Precision;
   workers?: number;
   preprocessWorkers?: number;
+  /** GPU backends: --gpus all|N|list. */
+  gpus?: string;
   batchSize: number;
   topK: number;
   imageSize?: [number, number];
@@ -60,6 +63,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+    gpus: o.gpus ? parseGpus(o.gpus, await gpuCount(o.backend), o.backend) : undefined,
     sessionOptions: { precision: o.precision },
   });
   let interrupted: ClassifySummary['interrupted'];

@@ -95,6 +95,7 @@ program
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
+  .option('--gpus <all|N|list>', 'GPU backends: spread over these devices (all, a count, or ordinals like 0,2,3), one GPU worker each')
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
@@ -147,6 +148,7 @@ program
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
   .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
+  .option('--gpus <list>', 'GPU backends: device sets to compare, separated by ";" (each: all, a count, or ordinals like 0,1), e.g. "1;2;all"')
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--output <file>', 'write the results here instead of stdout')
   .option('--report <file.html>', 'also write a self-contained HTML report with charts')
@@ -159,6 +161,7 @@ program
       model: o.model,
       backends,
       precisions: o.precision,
+      gpus: o.gpus ? String(o.gpus).split(';').map((x: string) => x.trim()) : undefined,
       workers: o.workers,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,

@@ -114,3 +114,16 @@ describe('cuda: where CUDA is missing', () => {
     await expect(createSession(model, 'cuda')).rejects.toThrow(/libcuda\.so\.1|koffi|Linux only/);
   });
 });
+
+describe('--gpus', () => {
+  it('takes all, a count, or ordinals, checked against the devices there are', async () => {
+    const { parseGpus } = await import('../engine/gpus.js');
+    expect(parseGpus('all', 4, 'cuda')).toEqual([0, 1, 2, 3]);
+    expect(parseGpus('2', 4, 'cuda')).toEqual([0, 1]);
+    expect(parseGpus('0,2,3', 4, 'cuda')).toEqual([0, 2, 3]);
+    expect(() => parseGpus('0,5', 4, 'cuda')).toThrow(/sees 4 device\(s\), no ordinal 5/);
+    expect(() => parseGpus('1,1', 4, 'cuda')).toThrow(/listed twice/);
+    expect(() => parseGpus('2', 1, 'webgpu')).toThrow(/one adapter per process/);
+    expect(() => parseGpus('gpu0', 4, 'cuda')).toThrow(/expected all, a count/);
+  });
+});

@@ -27,6 +27,8 @@ export interface PoolOptions {
   preprocessWorkers?: number;
   /** Passed to every worker's createSession (precision, device). */
   sessionOptions?: SessionOptions;
+  /** GPU backends: device ordinals to spread over, one worker per device by default (batches go to whichever is free). */
+  gpus?: number[];
 }
 
 /** dist/workers/worker.js, also when this module runs from TypeScript source (tests). */
@@ -66,7 +68,8 @@ export class InferencePool {
   private readonly prepWorkers: number;
 
   constructor(readonly options: PoolOptions) {
-    this.workers = options.workers ?? defaultWorkers(options.backend);
+    const gpus = isGpuBackend(options.backend) && options.gpus?.length ? options.gpus : undefined;
+    this.workers = options.workers ?? (gpus ? gpus.length : defaultWorkers(options.backend));
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`--workers must be a positive integer, got ${options.workers}`);
     this.inFlightPerWorker = isGpuBackend(options.backend) ? 2 : 1;
     const filename = workerFile();
@@ -82,7 +85,8 @@ export class InferencePool {
         // decode-only workers feeding it had their batches refused.)
         maxQueue: Infinity,
       });
-    this.pool = piscina({ model: options.model, backend: options.backend, sessionOptions: options.sessionOptions }, this.workers, this.inFlightPerWorker);
+    const gpuSlot = gpus ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    this.pool = piscina({ model: options.model, backend: options.backend, sessionOptions: options.sessionOptions, gpus, gpuSlot }, this.workers, this.inFlightPerWorker);
     this.prepWorkers = isGpuBackend(options.backend) ? Math.max(0, options.preprocessWorkers ?? 0) : 0;
     if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }
@@ -90,7 +94,8 @@ export class InferencePool {
   /** Wait until every worker has built its session (so timings and errors start clean). */
   async ready(): Promise<void> {
     const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as { device?: string }[];
-    this.device = replies.find((r) => r.device)?.device;
+    const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
+    this.device = devices.length ? devices.join('; ') : undefined;
   }
 
   /** Batches to keep submitted so every worker is busy. */

@@ -10,6 +10,9 @@ export interface WorkerInit {
   backend: BackendName | 'none';
   /** Passed to createSession (precision, device). */
   sessionOptions?: SessionOptions;
+  /** GPU backends on several devices: each worker takes the next ordinal of `gpus` (slot[0] counts takers). */
+  gpus?: number[];
+  gpuSlot?: Int32Array;
 }
 
 

@@ -12,8 +12,10 @@ import { resultsFromSlots } from './scores.js';
 
 const init = workerData as WorkerInit;
 const { model } = init;
+/** This worker's device when the pool spans several GPUs: the next one in turn. */
+const gpuIndex = init.gpus?.length && init.gpuSlot ? init.gpus[Atomics.add(init.gpuSlot, 0, 1) % init.gpus.length] : init.sessionOptions?.gpuIndex;
 const sessionReady: Promise<InferenceSession> =
-  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, init.sessionOptions);
+  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, { ...init.sessionOptions, gpuIndex });
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
 

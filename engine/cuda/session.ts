@@ -41,7 +41,7 @@ export class CudaSession implements InferenceSession {
   describe(): string {
     const d = this.state.device;
     const r = this.state.api.report;
-    return `cuda ${this.state.precision} on ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version})`;
+    return `cuda ${this.state.precision} on GPU ${d.ordinal}: ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version})`;
   }
 
   async acquire(batch: number): Promise<Plan> {
