@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
@@ -18,8 +19,11 @@ for (const [sig, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] a
 }
 
 const program = new Command();
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 program
   .name('vit')
+  .version(version, '-V, --version', 'print the version')
   .description('Vision Transformer inference for Node.js: HF and timm ViT checkpoints, CPU and WebGPU backends')
   .showHelpAfterError()
   .exitOverride(); // inherited by the subcommands: usage errors reach the catch below and exit 2

@@ -15,6 +15,8 @@ export interface SyntheticDims {
   act?: ViTConfig['hiddenAct'];
   eps?: number;
   qkvBias?: boolean;
+  /** Distilled DeiT: distillation token and head. */
+  distilled?: boolean;
 }
 
 export function syntheticModel(d: SyntheticDims, seed = 0): ViTModel {
@@ -32,6 +34,7 @@ export function syntheticModel(d: SyntheticDims, seed = 0): ViTModel {
     layerNormEps: d.eps ?? 1e-6,
     qkvBias: d.qkvBias ?? true,
     hiddenAct: d.act ?? 'gelu',
+    ...(d.distilled ? { distilled: true } : {}),
     preprocess: { mode: 'resize', size: d.size, cropPct: 1, interpolation: 'bilinear', rescale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
     posEmbedResample: 'timm',
   };

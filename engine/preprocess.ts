@@ -148,14 +148,15 @@ export function preprocessDecoded(
   return toChw(r.data, r.height, r.width, normalizeLut(cfg));
 }
 
-/** Decode `file` and preprocess it (see preprocessDecoded). */
+/** Decode `file` (a path, or the encoded bytes of an image) and preprocess it (see preprocessDecoded). */
 export async function preprocessImage(
-  file: string,
+  file: string | Uint8Array,
   cfg: PreprocessConfig,
   size?: [number, number],
   opts?: PreprocessOptions,
 ): Promise<Float32Array> {
   const target = size ?? cfg.size;
-  const img = await decodeImage(file, undefined, { target: { size: target, cropPct: cfg.mode === 'resize-crop' ? cfg.cropPct : 1 } });
+  const input = typeof file === 'string' || Buffer.isBuffer(file) ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  const img = await decodeImage(input, undefined, { target: { size: target, cropPct: cfg.mode === 'resize-crop' ? cfg.cropPct : 1 } });
   return preprocessDecoded(img, cfg, size, opts);
 }

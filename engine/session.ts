@@ -11,9 +11,18 @@ export async function createSession(model: ViTModel, backend: BackendName, opts:
   }
   if (opts.precision && opts.precision !== 'fp32') throw new Error(`--precision ${opts.precision}: the ${backend} backend runs fp32 only`);
   if (backend === 'webgpu') {
-    const { createWebGPUSession } = await import('./webgpu/session.js');
+    const { createWebGPUSession } = await import('./webgpu/session.js').catch((e: unknown) => {
+      throw missingPackage(e, 'webgpu', 'backend "webgpu" needs the optional package webgpu (Dawn, ~130 MB): npm install webgpu');
+    });
     return createWebGPUSession(model, opts);
   }
   const { createTfjsSession } = await import('./tfjs/session.js');
   return createTfjsSession(model, backend, opts);
+}
+
+/** An optional package that is not installed, as a one-line hint; any other load error as it is. */
+export function missingPackage(e: unknown, pkg: string, hint: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(`'${pkg}'`)) return new Error(hint);
+  return e instanceof Error ? e : new Error(String(e));
 }

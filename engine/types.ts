@@ -3,7 +3,10 @@
  * preprocessed pixels at the model's image size (config.imageSize; resample the position embedding with
  * withImageSize first to run at another size).
  */
+import type { ModelOutput } from '../model/shapes.js';
 import type { ViTModel } from '../model/weights.js';
+
+export type { ModelOutput } from '../model/shapes.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'cuda';
 
@@ -14,9 +17,11 @@ export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp
 export interface InferenceSession {
   readonly backend: BackendName;
   readonly model: ViTModel;
+  /** What run returns per image (SessionOptions.output). */
+  readonly output: ModelOutput;
   /**
    * pixels: float32 [batch, channels, height, width] at config.imageSize.
-   * Returns logits [batch, numClasses] (final class-token features [batch, hiddenSize] for a headless model).
+   * Returns [batch, outputWidth(config, output)]: logits, or 'cls' / 'mean' features (model/shapes.ts).
    */
   run(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
@@ -33,6 +38,8 @@ export interface SessionOptions {
   gpuIndex?: number;
   /** GPU backends: arithmetic precision (cuda: default bf16; webgpu: fp32 only). */
   precision?: Precision;
+  /** What run returns: 'logits' (default), or 'cls' / 'mean' features (see ModelOutput in model/shapes.ts). */
+  output?: ModelOutput;
 }
 
 export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'cuda'];

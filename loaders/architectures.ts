@@ -9,6 +9,8 @@ export interface ArchSizes {
   mlpRatio: number;
   patchSize: number;
   imgSize: number;
+  /** deit_*_distilled_*: a distillation token and head. */
+  distilled?: boolean;
 }
 
 const WIDTHS: Record<string, Pick<ArchSizes, 'embedDim' | 'depth' | 'numHeads'>> = {
@@ -32,12 +34,12 @@ const FAMILIES: Record<string, string[]> = {
  */
 export function archSizes(name: string): ArchSizes | undefined {
   const base = name.split('.')[0]!.replace(/-/g, '_');
-  const m = /^(vit|deit)_(tiny|small|base|large|huge)_patch(\d+)_(\d+)$/.exec(base);
+  const m = /^(vit|deit)_(tiny|small|base|large|huge)(_distilled)?_patch(\d+)_(\d+)$/.exec(base);
   if (!m) return undefined;
-  const [, family, width, patch, size] = m as unknown as [string, string, string, string, string];
-  if (!FAMILIES[family]!.includes(width)) return undefined;
-  return { ...WIDTHS[width]!, mlpRatio: 4, patchSize: Number(patch), imgSize: Number(size) };
+  const [, family, width, distilled, patch, size] = m as unknown as [string, string, string, string | undefined, string, string];
+  if (!FAMILIES[family]!.includes(width) || (distilled && family !== 'deit')) return undefined;
+  return { ...WIDTHS[width]!, mlpRatio: 4, patchSize: Number(patch), imgSize: Number(size), ...(distilled ? { distilled: true } : {}) };
 }
 
 /** Names `archSizes` understands, for help text and errors. */
-export const ARCH_PATTERN = 'vit_{tiny,small,base,large,huge}_patch{N}_{size} or deit_{tiny,small,base}_patch{N}_{size}';
+export const ARCH_PATTERN = 'vit_{tiny,small,base,large,huge}_patch{N}_{size} or deit_{tiny,small,base}[_distilled]_patch{N}_{size}';

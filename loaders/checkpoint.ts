@@ -7,7 +7,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { PosEmbedResample } from '../model/config.js';
-import { patchGrid } from '../model/shapes.js';
+import { numPrefixTokens, patchGrid } from '../model/shapes.js';
 import { buildWeights, sharedFloat32, weightSlots, weightTensors, type Tensor, type ViTModel, type ViTWeights } from '../model/weights.js';
 import { NotRegularFileError, readRegular } from '../util/regular-file.js';
 import { ConfigError } from './check-config.js';
@@ -195,12 +195,13 @@ export function withImageSize(model: ViTModel, size: [number, number], method?: 
   const oldGrid = patchGrid(c, c.imageSize);
   const newGrid = patchGrid(c, [h, w]);
   const pe = model.weights.pos;
-  const data = resamplePosEmbed(pe.data, c.hiddenSize, oldGrid, newGrid, method ?? c.posEmbedResample, 1);
+  const prefix = numPrefixTokens(c);
+  const data = resamplePosEmbed(pe.data, c.hiddenSize, oldGrid, newGrid, method ?? c.posEmbedResample, prefix);
   const preprocess = { ...c.preprocess, size: [h, w] as [number, number] };
   return {
     source: model.source,
     config: { ...c, imageSize: [h, w], preprocess },
-    weights: { ...model.weights, pos: { shape: [1, 1 + newGrid[0] * newGrid[1], c.hiddenSize], data } },
+    weights: { ...model.weights, pos: { shape: [1, prefix + newGrid[0] * newGrid[1], c.hiddenSize], data } },
   };
 }
 

@@ -34,6 +34,7 @@ export function randomModel(spec: string, seed = 0): ViTModel {
     layerNormEps: 1e-6,
     qkvBias: true,
     hiddenAct: 'gelu',
+    ...(sizes.distilled ? { distilled: true } : {}),
     labels: numClasses === 1000 ? imagenet1kLabels() : undefined,
     preprocess: {
       mode: 'resize-crop',

@@ -46,6 +46,11 @@ export interface ViTConfig {
   qkvBias: boolean;
   /** 'gelu' is the exact erf form (PyTorch nn.GELU() / HF "gelu"); 'gelu_tanh' the tanh approximation. */
   hiddenAct: 'gelu' | 'gelu_tanh';
+  /**
+   * Distilled DeiT: a distillation token after the class token (2 prefix tokens) and a second head on it;
+   * logits are (head(cls) + headDist(dist)) / 2, as timm and HF compute them in eval mode.
+   */
+  distilled?: boolean;
   /** Class names, index-aligned with the logits, when known. */
   labels?: string[];
   preprocess: PreprocessConfig;

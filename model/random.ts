@@ -15,7 +15,7 @@ export function randomWeights(config: ViTConfig, seed = 0): ViTWeights {
     const data = sharedFloat32(shape.reduce((a, b) => a * b, 1));
     if (/norm\d?\.weight$/.test(path)) uniform(data, 1, 0.1);
     else if (shape.length === 1) uniform(data, 0, 0.02);
-    else if (path === 'cls' || path === 'pos') uniform(data, 0, 0.5);
+    else if (path === 'cls' || path === 'dist' || path === 'pos') uniform(data, 0, 0.5);
     else uniform(data, 0, 1 / Math.sqrt(data.length / shape[0]!));
     tensors.set(path, { shape, data });
   }

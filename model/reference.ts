@@ -3,7 +3,7 @@
  * backend. It is the oracle every backend and precision is checked against (test/reference.test.ts holds it
  * to the PyTorch fixtures).
  */
-import { modelShapes } from './shapes.js';
+import { modelShapes, type ModelOutput } from './shapes.js';
 import type { LayerNormW, Linear, ViTModel } from './weights.js';
 
 export type Act = 'none' | 'gelu' | 'gelu_tanh';
@@ -102,14 +102,17 @@ export function erf64(x: number): number {
   return Math.sign(x) * (1 - erfc);
 }
 
-/** The whole ViT forward in float64 (slow: for tiny models and a few images). pixels [batch, C, H, W] at imageSize. */
-export function forward64(model: ViTModel, pixels: ArrayLike<number>, batch: number): Float64Array {
+/**
+ * The whole ViT forward in float64 (slow: for tiny models and a few images). pixels [batch, C, H, W] at imageSize.
+ * Returns [batch, outputWidth(config, output)] (see ModelOutput in shapes.ts).
+ */
+export function forward64(model: ViTModel, pixels: ArrayLike<number>, batch: number, output: ModelOutput = 'logits'): Float64Array {
   const c = model.config;
   const w = model.weights;
-  const { D, P, C, grid, N, Kp, heads } = modelShapes(c);
+  const { D, P, C, grid, N, Kp, heads, prefix } = modelShapes(c);
   const [H, W] = c.imageSize;
   const gw = grid[1];
-  const np = N - 1;
+  const np = N - prefix;
   const cols = new Float64Array(batch * np * Kp);
   for (let b = 0; b < batch; b++)
     for (let p = 0; p < np; p++)
@@ -126,10 +129,12 @@ export function forward64(model: ViTModel, pixels: ArrayLike<number>, batch: num
   const pe = lin(cols, w.patchEmbed, batch * np);
   let x: Float64Array = new Float64Array(batch * N * D);
   const cls = w.cls.data;
+  const dist = w.dist?.data;
   const pos = w.pos.data;
+  const token = (b: number, t: number, d: number) => (t === 0 ? cls[d]! : t < prefix ? dist![d]! : pe[(b * np + t - prefix) * D + d]!);
   for (let b = 0; b < batch; b++)
     for (let t = 0; t < N; t++)
-      for (let d = 0; d < D; d++) x[(b * N + t) * D + d] = (t === 0 ? cls[d]! : pe[(b * np + t - 1) * D + d]!) + pos[t * D + d]!;
+      for (let d = 0; d < D; d++) x[(b * N + t) * D + d] = token(b, t, d) + pos[t * D + d]!;
   const T = batch * N;
   const act: Act = c.hiddenAct;
   for (const blk of w.blocks) {
@@ -137,8 +142,26 @@ export function forward64(model: ViTModel, pixels: ArrayLike<number>, batch: num
     x = lin(attention64(qkv, batch, N, D, heads), blk.proj, T, 'none', x);
     x = lin(lin(ln(x, blk.norm2, T), blk.fc1, T, act), blk.fc2, T, 'none', x);
   }
-  const clsRows = new Float64Array(batch * D);
-  for (let b = 0; b < batch; b++) clsRows.set(x.subarray(b * N * D, b * N * D + D), b * D);
-  const f = ln(clsRows, w.norm, batch);
-  return w.head ? lin(f, w.head, batch) : f;
+  // Final norm on every token, then the rows the output asks for.
+  const normed = ln(x, w.norm, T);
+  const tokenRows = (t: number) => {
+    const rows = new Float64Array(batch * D);
+    for (let b = 0; b < batch; b++) rows.set(normed.subarray((b * N + t) * D, (b * N + t + 1) * D), b * D);
+    return rows;
+  };
+  const average = (ts: number[]) => {
+    const out = new Float64Array(batch * D);
+    for (const t of ts) {
+      const r = tokenRows(t);
+      for (let i = 0; i < out.length; i++) out[i] += r[i]! / ts.length;
+    }
+    return out;
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  if (output === 'mean') return average(range(prefix, N));
+  if (output === 'cls' || !w.head) return average(range(0, prefix));
+  const logits = lin(tokenRows(0), w.head, batch);
+  if (!w.headDist) return logits;
+  const distLogits = lin(tokenRows(1), w.headDist, batch);
+  return logits.map((v, i) => (v + distLogits[i]!) / 2);
 }

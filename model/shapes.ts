@@ -14,8 +14,10 @@ export interface ModelShapes {
   mlp: number;
   /** Patch grid [rows, cols]. */
   grid: [number, number];
-  /** Tokens: class token + patches. */
+  /** Tokens: prefix tokens (class, and distillation for distilled DeiT) + patches. */
   N: number;
+  /** Prefix tokens before the patches: 1, or 2 for distilled DeiT. */
+  prefix: number;
   /** Values per patch, C * P * P (the patch-embedding GEMM's K). */
   Kp: number;
   /** Output width: logits, or D for a headless backbone. */
@@ -36,7 +38,8 @@ export function modelShapes(config: ViTConfig, size: [number, number] = config.i
     headDim: D / config.numHeads,
     mlp: config.mlpDim,
     grid,
-    N: 1 + grid[0] * grid[1],
+    N: numPrefixTokens(config) + grid[0] * grid[1],
+    prefix: numPrefixTokens(config),
     Kp: C * P * P,
     out: outputWidth(config),
   };
@@ -47,9 +50,26 @@ export function patchGrid(config: ViTConfig, [height, width]: [number, number]):
   return [Math.floor(height / config.patchSize), Math.floor(width / config.patchSize)];
 }
 
-/** Output width: logits, or the final class-token features of a headless backbone. */
-export function outputWidth(config: ViTConfig): number {
-  return config.numClasses > 0 ? config.numClasses : config.hiddenSize;
+/** Prefix tokens before the patches: the class token, and the distillation token of a distilled DeiT. */
+export function numPrefixTokens(config: ViTConfig): number {
+  return config.distilled ? 2 : 1;
+}
+
+/**
+ * What a session returns per image:
+ * - 'logits': the classifier output (the 'cls' features for a headless backbone);
+ * - 'cls': the class token after the final LayerNorm (timm `forward_head(pre_logits=True)`, HF
+ *   `last_hidden_state[:, 0]`); for distilled DeiT the mean of the normed class and distillation tokens, as
+ *   timm's pre_logits;
+ * - 'mean': the mean of the patch tokens after the final LayerNorm (prefix tokens excluded; timm
+ *   `forward_features(x)[:, num_prefix_tokens:].mean(1)`, HF `last_hidden_state[:, 1:].mean(1)`).
+ */
+export type ModelOutput = 'logits' | 'cls' | 'mean';
+export const MODEL_OUTPUTS: readonly ModelOutput[] = ['logits', 'cls', 'mean'];
+
+/** Values per image of an output: logits, or hiddenSize features (also 'logits' of a headless backbone). */
+export function outputWidth(config: ViTConfig, output: ModelOutput = 'logits'): number {
+  return output === 'logits' && config.numClasses > 0 ? config.numClasses : config.hiddenSize;
 }
 
 /** Values in one input image [C, H, W] at the config's imageSize. */

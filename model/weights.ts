@@ -39,6 +39,10 @@ export interface ViTWeights {
   norm: LayerNormW;
   /** Absent for a headless backbone (numClasses 0). */
   head?: Linear;
+  /** Distilled DeiT: the distillation token [1, 1, D]. */
+  dist?: Tensor;
+  /** Distilled DeiT with a head: the distillation head, averaged with `head`. */
+  headDist?: Linear;
 }
 
 /** A loaded model: what every backend and worker receives. */
@@ -51,7 +55,7 @@ export interface ViTModel {
 
 /**
  * A tensor's place in ViTWeights, as a path of its fields: `patchEmbed.weight`, `cls`, `pos`,
- * `blocks.3.fc1.bias`, `norm.weight`, `head.bias`. Format loaders map these onto checkpoint keys.
+ * `blocks.3.fc1.bias`, `norm.weight`, `head.bias`, `dist`, `headDist.weight`. Format loaders map these onto checkpoint keys.
  */
 export interface WeightSlot {
   path: string;
@@ -83,6 +87,10 @@ export function weightSlots(config: ViTConfig): WeightSlot[] {
     linear(`blocks.${i}.fc2`, D, mlp);
   }
   if (config.numClasses > 0) linear('head', config.numClasses, D);
+  if (config.distilled) {
+    slots.push({ path: 'dist', shape: [1, 1, D] });
+    if (config.numClasses > 0) linear('headDist', config.numClasses, D);
+  }
   return slots;
 }
 
@@ -109,6 +117,10 @@ export function buildWeights(config: ViTConfig, get: (path: string) => Tensor | 
     norm: norm('norm'),
   };
   if (config.numClasses > 0) weights.head = linear('head');
+  if (config.distilled) {
+    weights.dist = need('dist');
+    if (config.numClasses > 0) weights.headDist = linear('headDist');
+  }
   return weights;
 }
 
@@ -128,6 +140,8 @@ export function weightTensors(w: ViTWeights): [string, Tensor][] {
     for (const k of ['norm1', 'norm2', 'qkv', 'proj', 'fc1', 'fc2'] as const) linear(`blocks.${i}.${k}`, b[k]);
   });
   if (w.head) linear('head', w.head);
+  add('dist', w.dist);
+  if (w.headDist) linear('headDist', w.headDist);
   return out;
 }
 

@@ -283,6 +283,54 @@ def make_photos(out, photos_dir, deit_dir, hf_model):
                  f"timm {timm.__version__} deit_tiny_patch16_224 dynamic_img_size at 384 + timm eval transform (torch {torch.__version__}, CPU fp32)", [name])
 
 
+# ---------------------------------------------------------------- features and distilled DeiT
+def make_features(out, hf_model, timm_model):
+    """Pooled features as the references define them: HF ViTModel last_hidden_state[:, 0] (after the final
+    layernorm; not pooler_output) and its patch-token mean; timm forward_head(pre_logits=True) and the mean of
+    forward_features over the patch tokens."""
+    px = random_pixels(2, 224, 224, 500)
+    with torch.no_grad():
+        h = hf_model.vit(px).last_hidden_state
+        f = timm_model.forward_features(px)
+        timm_cls = timm_model.forward_head(f, pre_logits=True)
+    src = f"transformers {transformers.__version__} ViTModel last_hidden_state (torch {torch.__version__}, CPU fp32)"
+    tensors = {"pixel_values": px.contiguous(), "cls": h[:, 0].contiguous(), "mean": h[:, 1:].mean(1).contiguous()}
+    save_file(tensors, os.path.join(out, "fixtures", "hf-tiny-features-224.safetensors"), metadata={"source": src})
+    print("  wrote hf-tiny-features-224.safetensors")
+    src = f"timm {timm.__version__} forward_head(pre_logits=True), forward_features mean (torch {torch.__version__}, CPU fp32)"
+    n = timm_model.num_prefix_tokens
+    tensors = {"pixel_values": px.contiguous(), "cls": timm_cls.contiguous(), "mean": f[:, n:].mean(1).contiguous()}
+    save_file(tensors, os.path.join(out, "fixtures", "timm-tiny-features-224.safetensors"), metadata={"source": src})
+    print("  wrote timm-tiny-features-224.safetensors")
+
+
+def make_distilled(out):
+    """A random timm distilled DeiT (dist_token, head_dist; eval logits = (head(cls) + head_dist(dist)) / 2)."""
+    from timm.models.deit import VisionTransformerDistilled
+    args = dict(embed_dim=TINY["hidden"], depth=TINY["layers"], num_heads=TINY["heads"],
+                mlp_ratio=TINY["mlp"] / TINY["hidden"], num_classes=TINY["classes"])
+    model = VisionTransformerDistilled(img_size=224, patch_size=16, **args).eval()
+    randomize(model, 5)
+    d = os.path.join(out, "models", "deit-distilled-tiny")
+    os.makedirs(d, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(d, "config.json"), "w") as fh:
+        json.dump(timm_config("deit_tiny_distilled_patch16_224", args, TINY["classes"], TINY["hidden"]), fh, indent=2)
+    px = random_pixels(2, 224, 224, 600)
+    with torch.no_grad():
+        lg = model(px)
+        f = model.forward_features(px)
+        cls = model.forward_head(f, pre_logits=True)
+        lg64 = model.double()(px.double())
+        model.float()
+    report_gap("deit-distilled-tiny 224", lg, lg64)
+    src = f"timm {timm.__version__} VisionTransformerDistilled eval (torch {torch.__version__}, CPU fp32)"
+    tensors = {"pixel_values": px.contiguous(), "logits": lg.contiguous(), "cls": cls.contiguous(),
+               "mean": f[:, model.num_prefix_tokens:].mean(1).contiguous()}
+    save_file(tensors, os.path.join(out, "fixtures", "deit-distilled-tiny-224.safetensors"), metadata={"source": src})
+    print("  wrote deit-distilled-tiny-224.safetensors")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -301,6 +349,10 @@ def main():
     make_pos_embed(a.out, hf, tm)
     print("photos:")
     make_photos(a.out, a.photos, a.deit, hf)
+    print("features:")
+    make_features(a.out, hf, tm)
+    print("distilled DeiT:")
+    make_distilled(a.out)
 
 
 if __name__ == "__main__":

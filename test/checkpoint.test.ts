@@ -82,7 +82,7 @@ describe('refusals name the file and the problem', () => {
     await expect(loadModel(dir)).rejects.toThrow(/blocks\.0\.mlp\.fc1\.weight has shape \[192, 96\], expected \[384, 96\]/);
   });
   it.each([
-    ['distilled DeiT', (t: Record<string, { shape: number[]; data: Float32Array }>) => (t.dist_token = { shape: [1, 1, 96], data: new Float32Array(96) }), /unsupported: distilled DeiT/],
+    ['a dist_token on a non-distilled architecture', (t: Record<string, { shape: number[]; data: Float32Array }>) => (t.dist_token = { shape: [1, 1, 96], data: new Float32Array(96) }), /unsupported: architecture "vit_tiny_patch16_224" without "distilled" in its name but a dist_token/],
     ['register tokens', (t: Record<string, { shape: number[]; data: Float32Array }>) => (t.reg_token = { shape: [1, 4, 96], data: new Float32Array(384) }), /unsupported: register tokens/],
     ['layer scale', (t: Record<string, { shape: number[]; data: Float32Array }>) => (t['blocks.0.ls1.gamma'] = { shape: [96], data: new Float32Array(96) }), /unsupported: layer scale/],
     ['fc_norm', (t: Record<string, { shape: number[]; data: Float32Array }>) => (t['fc_norm.weight'] = { shape: [96], data: new Float32Array(96) }), /unsupported: fc_norm/],

@@ -14,6 +14,10 @@ import { candidateDirs, libraryCandidates, SONAMES } from '../engine/cuda/librar
 import { kernelSource, KERNEL_NAMES } from '../engine/cuda/kernels.js';
 import { createSession } from '../engine/session.js';
 import { randomModel } from '../loaders/random.js';
+import { syntheticModel } from '../dev/synthetic.js';
+import { compareArrays } from '../engine/compare.js';
+import { forward64 } from '../model/reference.js';
+import { randomArray } from '../util/random.js';
 
 function hasNvcc(): boolean {
   try {
@@ -126,4 +130,24 @@ describe('--gpus', () => {
     expect(() => parseGpus('2', 1, 'webgpu')).toThrow(/one adapter per process/);
     expect(() => parseGpus('gpu0', 4, 'cuda')).toThrow(/expected all, a count/);
   });
+});
+
+/** Feature outputs and distilled DeiT through the cuda backend in fp32, where a CUDA device is usable. */
+describe.skipIf(!cudaUsable())('cuda: feature outputs and distilled DeiT vs the float64 forward (fp32, atol = rtol = 1e-4)', () => {
+  for (const distilled of [false, true]) {
+    for (const classes of [5, 0]) {
+      for (const output of ['logits', 'cls', 'mean'] as const) {
+        it(`${distilled ? 'distilled' : 'plain'}, ${classes} classes: ${output}`, async () => {
+          const model = syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes, P: 8, size: [16, 24], distilled }, 4);
+          const px = randomArray(3 * 3 * 16 * 24, 79);
+          const s = await createSession(model, 'cuda', { precision: 'fp32', output });
+          try {
+            expect(compareArrays(await s.run(px, 3), forward64(model, px, 3, output)).failing).toBe(0);
+          } finally {
+            await s.dispose();
+          }
+        });
+      }
+    }
+  }
 });

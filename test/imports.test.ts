@@ -1,7 +1,7 @@
 /**
  * The import graph of the source tree: one direction of layers, no circles, no checkpoint keys in backends.
  *
- *   entry (index.ts, dev/) -> cli -> bench -> workers -> engine | loaders -> model -> util
+ *   entry (index.ts, dev/) -> cli -> bench -> pipeline -> workers -> engine | loaders -> model -> util
  *
  * A file may import its own folder or any layer below it; engine and loaders are peers that do not import
  * each other.
@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from './helpers/paths.js';
 
-const RANK: Record<string, number> = { util: 0, model: 1, engine: 2, loaders: 2, workers: 3, bench: 4, cli: 5, dev: 6, 'index.ts': 6 };
+const RANK: Record<string, number> = { util: 0, model: 1, engine: 2, loaders: 2, workers: 3, pipeline: 4, bench: 5, cli: 6, dev: 7, 'index.ts': 7 };
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
@@ -72,7 +72,7 @@ describe('import graph', () => {
     const keys = /\.mlp\.fc[12]|attn\.(qkv|proj)|patch_embed\.|pos_embed|cls_token|encoder\.layer|layernorm_/;
     const allowed = new Set(['loaders/formats/hf.ts', 'loaders/formats/timm.ts']);
     const spelled = files
-      .filter((f) => /^(engine|model|workers|bench|cli)\//.test(relative(REPO, f)) || relative(REPO, f) === 'loaders/checkpoint.ts')
+      .filter((f) => /^(engine|model|workers|pipeline|bench|cli)\//.test(relative(REPO, f)) || relative(REPO, f) === 'loaders/checkpoint.ts')
       .filter((f) => !allowed.has(relative(REPO, f)) && keys.test(readFileSync(f, 'utf8')))
       .map((f) => relative(REPO, f));
     expect(spelled).toEqual([]);

@@ -228,3 +228,35 @@ describe.skipIf(!!noGpu && !gpuRequired)('synthetic models vs the float64 forwar
     });
   }
 });
+
+/** Feature outputs and distilled DeiT: validated on Dawn's null backend here, computed where there is an adapter. */
+describe('feature outputs and distilled DeiT on webgpu', () => {
+  const models = [
+    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24] }, 1),
+    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24], distilled: true }, 2),
+    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 0, P: 8, size: [16, 16], distilled: true }, 3),
+  ];
+  for (const [i, model] of models.entries()) {
+    for (const output of ['logits', 'cls', 'mean'] as const) {
+      const label = `model ${i} (${model.config.distilled ? 'distilled' : 'plain'}, ${model.config.numClasses} classes): ${output}`;
+      it.skipIf(!!noNull)(`${label}: plan validates (null backend)`, async () => {
+        const s = await createWebGPUSession(model, { dawnBackend: 'null', output });
+        try {
+          const out = await s.run(new Float32Array(2 * 3 * 16 * model.config.imageSize[1]), 2);
+          expect(out.length).toBe(2 * (output === 'logits' && model.config.numClasses ? model.config.numClasses : 32));
+        } finally {
+          await s.dispose();
+        }
+      });
+      it.skipIf(!!noGpu && !gpuRequired)(`${label}: vs the float64 forward`, async () => {
+        const px = randomArray(2 * 3 * 16 * model.config.imageSize[1], 78);
+        const s = await createSession(model, 'webgpu', { output });
+        try {
+          expect(compareArrays(await s.run(px, 2), forward64(model, px, 2, output)).failing).toBe(0);
+        } finally {
+          await s.dispose();
+        }
+      });
+    }
+  }
+});

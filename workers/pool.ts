@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
+import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, WorkerInit, WorkerInput } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 export interface PoolOptions {
@@ -108,7 +108,7 @@ export class InferencePool {
    * dies on the batch, its halves are retried apart (and so on down to single files), so only an input that
    * kills a worker on its own (twice) is reported failed.
    */
-  async classify(files: string[], topK: number): Promise<ClassifyReply> {
+  async classify(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
     try {
       return await this.classifyOnce(files, topK);
     } catch (e) {
@@ -126,13 +126,42 @@ export class InferencePool {
     }
   }
 
-  private async classifyOnce(files: string[], topK: number): Promise<ClassifyReply> {
+  private async classifyOnce(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
     if (this.prep) return this.classifyFed(files, topK);
     return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
   }
 
+  /**
+   * The session's output rows (logits, or features with sessionOptions.output) per input, or its error.
+   * Encoded bytes and pixels are copied once and the copies transferred to the worker.
+   */
+  async outputs(inputs: WorkerInput[]): Promise<({ row: Float32Array } | { error: string })[]> {
+    const width = outputWidth(this.options.model.config, this.options.sessionOptions?.output);
+    const transfer: ArrayBuffer[] = [];
+    const files = inputs.map((f) => {
+      if (typeof f === 'string') return f;
+      const copy = new Uint8Array('bytes' in f ? f.bytes : f.pixels);
+      transfer.push(copy.buffer);
+      return 'bytes' in f ? { ...f, bytes: copy } : { ...f, pixels: copy };
+    });
+    let r: OutputReply;
+    if (this.prep) {
+      const p = (await this.prep.run({ kind: 'preprocess', files }, { transferList: transfer })) as PreprocessReply;
+      const n = p.slots.filter((s) => 'row' in s).length;
+      r = { rows: n ? (await this.forward(p.pixels, n)).logits : new Float32Array(0), slots: p.slots, decodeMs: p.decodeMs, forwardMs: 0 };
+    } else {
+      r = (await this.pool.run({ kind: 'output', files }, { transferList: transfer })) as OutputReply;
+    }
+    return r.slots.map((s) => {
+      if ('error' in s) return { error: s.error };
+      const row = r.rows.slice(s.row * width, (s.row + 1) * width);
+      const bad = row.findIndex((v) => !Number.isFinite(v));
+      return bad >= 0 ? { error: `the model's output is not finite (${row[bad]} at index ${bad}): no result` } : { row };
+    });
+  }
+
   /** Decode-only workers make the pixels; a GPU worker runs them. */
-  private async classifyFed(files: string[], topK: number): Promise<ClassifyReply> {
+  private async classifyFed(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
     const p = (await this.prep!.run({ kind: 'preprocess', files })) as PreprocessReply;
     const rows = p.slots.filter((s) => 'row' in s).length;
     const f = rows ? await this.forward(p.pixels, rows) : undefined;

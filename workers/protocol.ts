@@ -19,16 +19,39 @@ export interface WorkerInit {
 /** One input's outcome; `error` says why it failed (the file is named by the caller). */
 export type FileResult = { top: TopEntry[]; error?: undefined } | { top?: undefined; error: string };
 
+/**
+ * One image for a worker: a file path, encoded bytes (decoded in the worker), or decoded pixels
+ * (interleaved 8-bit, 1 to 4 channels, converted to RGB as PIL's convert('RGB'): gray replicated, alpha dropped).
+ */
+export type WorkerInput =
+  | string
+  | { bytes: Uint8Array; name?: string }
+  | { pixels: Uint8Array; width: number; height: number; channels: number; name?: string };
+
 export interface ClassifyTask {
   kind: 'classify';
-  files: string[];
+  files: WorkerInput[];
   topK: number;
+}
+
+/** The session's output rows (logits or features) per input, no post-processing. */
+export interface OutputTask {
+  kind: 'output';
+  files: WorkerInput[];
+}
+
+export interface OutputReply {
+  /** [rows that ran, width]. */
+  rows: Float32Array;
+  slots: ({ row: number } | { error: string })[];
+  decodeMs: number;
+  forwardMs: number;
 }
 
 /** Decode + preprocess only: pixels for the files that worked, errors for the others. */
 export interface PreprocessTask {
   kind: 'preprocess';
-  files: string[];
+  files: WorkerInput[];
 }
 
 export interface PreprocessReply {

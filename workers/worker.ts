@@ -3,11 +3,11 @@
  * the pool's SharedArrayBuffers, mapped, not copied) and decodes + preprocesses its batch's images itself.
  */
 import { workerData } from 'node:worker_threads';
-import { preprocessImage } from '../engine/preprocess.js';
+import { preprocessDecoded, preprocessImage } from '../engine/preprocess.js';
 import { createSession, type InferenceSession } from '../engine/session.js';
 import { outputWidth, pixelsPerImage } from '../model/shapes.js';
 import { sharedFloat32 } from '../model/weights.js';
-import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, PreprocessReply, PreprocessTask, WorkerInit } from './protocol.js';
+import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, OutputReply, OutputTask, PreprocessReply, PreprocessTask, WorkerInit, WorkerInput } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 const init = workerData as WorkerInit;
@@ -22,15 +22,39 @@ sessionReady.catch(() => undefined);
 /** Test hook: a worker that meets a file whose path contains this marker dies, as a crashing decoder would. */
 const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
 
+/** Decoded pixels to RGB (PIL convert('RGB'): gray replicated, alpha dropped). */
+function toRgb(p: Extract<WorkerInput, { pixels: Uint8Array }>): Uint8Array {
+  const { width, height, channels } = p;
+  const n = width * height;
+  if (![1, 2, 3, 4].includes(channels) || !Number.isInteger(n) || n <= 0 || p.pixels.length !== n * channels) {
+    throw new Error(`pixels: ${p.pixels.length} bytes do not hold ${width}x${height}x${channels} (channels 1 to 4)`);
+  }
+  if (channels === 3) return p.pixels;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const s = i * channels;
+    rgb[i * 3] = p.pixels[s]!;
+    rgb[i * 3 + 1] = p.pixels[channels < 3 ? s : s + 1]!;
+    rgb[i * 3 + 2] = p.pixels[channels < 3 ? s : s + 2]!;
+  }
+  return rgb;
+}
+
+async function preprocessOne(f: WorkerInput): Promise<Float32Array> {
+  const c = model.config;
+  if (typeof f === 'string' || 'bytes' in f) return preprocessImage(typeof f === 'string' ? f : f.bytes, c.preprocess);
+  return preprocessDecoded({ width: f.width, height: f.height, data: toRgb(f) }, c.preprocess);
+}
+
 async function preprocess(task: PreprocessTask): Promise<PreprocessReply> {
   const c = model.config;
   const per = pixelsPerImage(c);
   const t0 = performance.now();
   const pixels = await Promise.all(
     task.files.map(async (f) => {
-      if (crashMarker && f.includes(crashMarker)) process.exit(70);
+      if (crashMarker && typeof f === 'string' && f.includes(crashMarker)) process.exit(70);
       try {
-        return await preprocessImage(f, c.preprocess);
+        return await preprocessOne(f);
       } catch (e) {
         return e instanceof Error ? e : new Error(String(e));
       }
@@ -55,6 +79,15 @@ async function classify(task: ClassifyTask): Promise<ClassifyReply> {
   return { results: resultsFromSlots(p.slots, logits, outputWidth(model.config), task.topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: performance.now() - t1, deviceMs: session.lastDeviceMs?.() };
 }
 
+async function output(task: OutputTask): Promise<OutputReply> {
+  const session = await sessionReady;
+  const p = await preprocess({ kind: 'preprocess', files: task.files });
+  const t1 = performance.now();
+  const n = p.slots.filter((s) => 'row' in s).length;
+  const rows = n ? await session.run(p.pixels, n) : new Float32Array(0);
+  return { rows, slots: p.slots, decodeMs: p.decodeMs, forwardMs: performance.now() - t1 };
+}
+
 async function forward(task: ForwardTask): Promise<ForwardReply> {
   const session = await sessionReady;
   const t0 = performance.now();
@@ -62,8 +95,9 @@ async function forward(task: ForwardTask): Promise<ForwardReply> {
   return { logits, forwardMs: performance.now() - t0, deviceMs: session.lastDeviceMs?.() };
 }
 
-export default async function run(task: ClassifyTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
+export default async function run(task: ClassifyTask | OutputTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
   if (task.kind === 'classify') return classify(task);
+  if (task.kind === 'output') return output(task);
   if (task.kind === 'preprocess') return preprocess(task);
   if (init.backend === 'none') return { ready: true };
   if (task.kind === 'forward') return forward(task);

@@ -4,7 +4,7 @@
  * memory, uploads them, launches the graph and reads the logits back on the plan's own stream.
  */
 import type { Linear, Tensor, ViTModel } from '../../model/weights.js';
-import { modelShapes } from '../../model/shapes.js';
+import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { CudaApi, DeviceInfo, Handle } from './driver.js';
 import { ATTN_MMA_QTILE, ATTN_SIMT_QTILE, kernelSource, LN_ROWS_PER_BLOCK, type ActType, type KernelName, KERNEL_NAMES } from './kernels.js';
 import { ELEM_BYTES, GemmRunner, type Compute, type ElemType, type GemmShape, type PreparedGemm } from './gemm.js';
@@ -47,11 +47,14 @@ interface BlockBuffers {
 /** Device copies of the weights: GEMM weights in the activation type, everything else float32. */
 export interface DeviceWeights {
   patch: LinearBuffers;
+  /** The prefix tokens [prefix, D]: class token, then the distillation token of a distilled DeiT. */
   cls: number;
   pos: number;
   blocks: BlockBuffers[];
   norm: [number, number];
+  /** Distilled DeiT: head and headDist hold half their weights and biases, so their sum is the average. */
   head?: LinearBuffers;
+  headDist?: LinearBuffers;
   bytes: number;
   all: number[];
 }
@@ -75,6 +78,8 @@ export interface DeviceState {
   kernels: Kernels;
   weights: DeviceWeights;
   gelu: 'erf' | 'tanh' | 'epilogue';
+  /** What a run returns (logits, or 'cls' / 'mean' features). */
+  output: ModelOutput;
 }
 
 export function compileKernels(api: CudaApi, device: DeviceInfo, act: ActType, headDim: number): Kernels {
@@ -126,6 +131,7 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
     b: l.bias && (biasInAct ? inAct(l.bias, `${what} bias`) : f32(l.bias, `${what} bias`)),
   });
   const ln = (n: { weight: Tensor; bias: Tensor }, what: string): [number, number] => [f32(n.weight, `${what} weight`), f32(n.bias, `${what} bias`)];
+  const headBuffers = (l: Linear, what: string): LinearBuffers => ({ w: f32(l.weight, `${what} weight`), b: l.bias && f32(l.bias, `${what} bias`) });
   try {
     const w = model.weights;
     const blocks = w.blocks.map((b, i) => ({
@@ -138,11 +144,12 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
     }));
     return {
       patch: linear(w.patchEmbed, 'patch embedding', false),
-      cls: f32(w.cls, 'class token'),
+      cls: f32(w.dist ? concat(w.cls, w.dist) : w.cls, 'prefix tokens'),
       pos: f32(w.pos, 'position embedding'),
       blocks,
       norm: ln(w.norm, 'final norm'),
-      head: w.head && { w: f32(w.head.weight, 'head weight'), b: w.head.bias && f32(w.head.bias, 'head bias') },
+      head: w.head && headBuffers(w.headDist ? halved(w.head) : w.head, 'head'),
+      headDist: w.headDist && headBuffers(halved(w.headDist), 'distillation head'),
       bytes,
       all,
     };
@@ -154,8 +161,21 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
   }
 }
 
+function concat(a: Tensor, b: Tensor): Tensor {
+  const data = new Float32Array(a.data.length + b.data.length);
+  data.set(a.data);
+  data.set(b.data, a.data.length);
+  return { shape: [a.data.length + b.data.length], data };
+}
+
+/** A linear layer times 0.5 (exact in float32): two halved heads sum to their average. */
+function halved(l: Linear): Linear {
+  const half = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data.map((v) => v * 0.5) });
+  return l.bias ? { weight: half(l.weight), bias: half(l.bias) } : { weight: half(l.weight) };
+}
+
 /** Bytes of activations one plan of `batch` images allocates (for out-of-memory messages). */
-export function planBytes(model: ViTModel, precision: CudaPrecision, batch: number): number {
+export function planBytes(model: ViTModel, precision: CudaPrecision, batch: number, output: ModelOutput = 'logits'): number {
   const g = geometry(model);
   const a = ELEM_BYTES[actTypeOf(precision)];
   const T = batch * g.N;
@@ -167,7 +187,8 @@ export function planBytes(model: ViTModel, precision: CudaPrecision, batch: numb
     T * g.D * a * 2 + // LayerNorm output, attention output
     T * 3 * g.D * a + // qkv
     T * g.M * a + // MLP hidden
-    batch * (g.D + g.out) * 4
+    batch * (2 * g.D + outputWidth(model.config, output)) * 4 +
+    (g.prefix > 1 || output === 'mean' ? T * g.D * 4 : 0) // final-norm tokens
   );
 }
 
@@ -197,7 +218,7 @@ export class Plan {
     this.evEnd = api.event(true);
     const g = geometry(s.model);
     const inBytes = batch * g.C * g.H * g.W * 4;
-    const outBytes = batch * g.out * 4;
+    const outBytes = batch * outputWidth(s.model.config, s.output) * 4;
     this.hostIn = api.hostAlloc(inBytes);
     this.hostOut = api.hostAlloc(outBytes);
     this.dIn = this.alloc(inBytes, 'input pixels');
@@ -220,7 +241,7 @@ export class Plan {
     } catch (e) {
       plan.destroy();
       if (e instanceof CudaError && e.outOfMemory) {
-        const need = planBytes(s.model, s.precision, batch) / 2 ** 20;
+        const need = planBytes(s.model, s.precision, batch, s.output) / 2 ** 20;
         const free = s.api.memInfo().free / 2 ** 20;
         throw new Error(
           `engine/cuda: out of device memory for a batch of ${batch} (${s.precision}; about ${need.toFixed(0)} MiB of activations, ${free.toFixed(0)} MiB free on ${s.device.name}); use a smaller --batch-size`,
@@ -264,7 +285,7 @@ export class Plan {
 
     op('patch embedding', k(fn.im2col, gridFor(B * g.np * g.Kp), 256, [P64(this.dIn), P64(patches), I32(B), I32(g.C), I32(g.H), I32(g.W), I32(g.P), I32(g.gh), I32(g.gw)]));
     op('patch embedding', gemm(G(shape(g.D, B * g.np, g.Kp, 'f32', 'bias', false), W.patch.w, patches, patchOut, W.patch.b)));
-    op('patch embedding', k(fn.embed, gridFor(T * g.D), 256, [P64(x), P64(patchOut), P64(W.cls), P64(W.pos), I32(B), I32(g.N), I32(g.D)]));
+    op('patch embedding', k(fn.embed, gridFor(T * g.D), 256, [P64(x), P64(patchOut), P64(W.cls), P64(W.pos), I32(B), I32(g.N), I32(g.D), I32(g.prefix)]));
     const scaleLog2 = (1 / Math.sqrt(g.hd)) * Math.LOG2E;
     const attnGrid: [number, number] = act === 'f32' ? [Math.ceil(g.N / ATTN_SIMT_QTILE), B * g.heads] : [Math.ceil(g.N / ATTN_MMA_QTILE), B * g.heads];
     const attnBlock = act === 'f32' ? ATTN_SIMT_QTILE : 128;
@@ -278,14 +299,30 @@ export class Plan {
       if (gelu !== 'epilogue') op('gelu', k(gelu === 'tanh' ? fn.gelu_tanh : fn.gelu_erf, gridFor(T * g.M), 256, [P64(mlp), I64(T * g.M)]));
       op('fc2', gemm(G(shape(g.D, T, g.M, 'f32', 'bias', true), blk.fc2.w, mlp, x, blk.fc2.b)));
     }
-    // Final norm on the class-token rows only, then the head in float32.
-    const headOut = W.head ? this.dOut : feat;
-    op('head', k(fn.layer_norm_f32, lnGrid(B), 32 * LN_ROWS_PER_BLOCK, [P64(x), P64(feat), P64(W.norm[0]), P64(W.norm[1]), I32(B), I32(g.D), I64(g.N * g.D), F32(eps)]));
-    if (W.head) {
-      const hs: GemmShape = { m: g.K, n: B, k: g.D, wType: 'f32', xType: 'f32', outType: 'f32', compute: 'f32', epilogue: 'bias', accumulate: false };
-      op('head', gemm(G(hs, W.head.w, feat, headOut, W.head.b)));
+    const output = this.s.output;
+    const logits = output === 'logits' && W.head !== undefined;
+    const hs: GemmShape = { m: g.K, n: B, k: g.D, wType: 'f32', xType: 'f32', outType: 'f32', compute: 'f32', epilogue: 'bias', accumulate: false };
+    if (g.prefix === 1 && output !== 'mean') {
+      // Final norm on the class-token rows only, then the head in float32.
+      op('head', k(fn.layer_norm_f32, lnGrid(B), 32 * LN_ROWS_PER_BLOCK, [P64(x), P64(feat), P64(W.norm[0]), P64(W.norm[1]), I32(B), I32(g.D), I64(g.N * g.D), F32(eps)]));
+      if (logits) op('head', gemm(G(hs, W.head!.w, feat, this.dOut, W.head!.b)));
+      else op('head', () => api.check('driver', api.cu.cuMemcpyDtoDAsync(this.dOut, feat, B * g.D * 4, st) as number, 'cuMemcpyDtoDAsync'));
     } else {
-      op('head', () => api.check('driver', api.cu.cuMemcpyDtoDAsync(this.dOut, feat, B * g.D * 4, st) as number, 'cuMemcpyDtoDAsync'));
+      // Final norm on every token, then the pooled rows: patch-token mean, or class + distillation tokens.
+      const normed = this.alloc(T * g.D * 4, 'final-norm tokens');
+      const pool = (dst: number, first: number, count: number) =>
+        k(fn.pool_tokens, gridFor(B * g.D), 256, [P64(normed), P64(dst), I32(B), I32(g.N), I32(g.D), I32(first), I32(count)]);
+      op('head', k(fn.layer_norm_f32, lnGrid(T), 32 * LN_ROWS_PER_BLOCK, [P64(x), P64(normed), P64(W.norm[0]), P64(W.norm[1]), I32(T), I32(g.D), I64(g.D), F32(eps)]));
+      if (output === 'mean') op('head', pool(this.dOut, g.prefix, g.N - g.prefix));
+      else if (!logits) op('head', pool(this.dOut, 0, g.prefix));
+      else {
+        // Distilled DeiT: head(cls) / 2 + headDist(dist) / 2 (the halves are in the weights), the second GEMM accumulating.
+        const featDist = this.alloc(B * g.D * 4, 'distillation-token features');
+        op('head', pool(feat, 0, 1));
+        op('head', pool(featDist, 1, 1));
+        op('head', gemm(G(hs, W.head!.w, feat, this.dOut, W.head!.b)));
+        op('head', gemm(G({ ...hs, accumulate: true }, W.headDist!.w, featDist, this.dOut, W.headDist!.b)));
+      }
     }
     // Choose algorithms (and warm everything up) outside the capture, then capture.
     for (const o of ops) o.run();

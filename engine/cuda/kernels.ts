@@ -73,13 +73,25 @@ extern "C" __global__ void im2col(const float *__restrict__ px, act_t *__restric
 }
 
 // Token rows of the residual stream x [B, N, D] (float32): class token + pos[0], then patch rows + pos[1 + p].
-extern "C" __global__ void embed(float *__restrict__ x, const float *__restrict__ patches, const float *__restrict__ cls,
-                                 const float *__restrict__ pos, int B, int N, int D) {
+// Token sequence: prefix tokens [prefix, D] (class, then distillation token), then the patches; plus pos.
+extern "C" __global__ void embed(float *__restrict__ x, const float *__restrict__ patches, const float *__restrict__ prefix_tokens,
+                                 const float *__restrict__ pos, int B, int N, int D, int prefix) {
   long long total = (long long)B * N * D;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
     int d = (int)(i % D); long long bt = i / D; int t = (int)(bt % N); long long b = bt / N;
-    float v = t == 0 ? cls[d] : patches[(b * (N - 1) + (t - 1)) * D + d];
+    float v = t < prefix ? prefix_tokens[(long long)t * D + d] : patches[(b * (N - prefix) + (t - prefix)) * D + d];
     x[i] = v + pos[(long long)t * D + d];
+  }
+}
+
+// out[b, d] = mean of x[b, first .. first + count - 1, d] (x float32 [B, N, D]): mean pooling, distilled class token.
+extern "C" __global__ void pool_tokens(const float *__restrict__ x, float *__restrict__ out, int B, int N, int D, int first, int count) {
+  long long total = (long long)B * D;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+    int d = (int)(i % D); long long b = i / D;
+    float s = 0.f;
+    for (int t = first; t < first + count; t++) s += x[(b * N + t) * D + d];
+    out[i] = s / count;
   }
 }
 
@@ -327,5 +339,5 @@ export function kernelSource(cfg: KernelConfig): string {
 }
 
 /** Names of the kernels every program exports. */
-export const KERNEL_NAMES = ['im2col', 'embed', 'gelu_erf', 'gelu_tanh', 'convert_f32', 'layer_norm', 'layer_norm_f32', 'attention'] as const;
+export const KERNEL_NAMES = ['im2col', 'embed', 'gelu_erf', 'gelu_tanh', 'convert_f32', 'layer_norm', 'layer_norm_f32', 'attention', 'pool_tokens'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];

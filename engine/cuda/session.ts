@@ -3,7 +3,7 @@
  * size, two plans per batch size so one batch's upload and read-back overlap another's kernels.
  */
 import type { ViTModel } from '../../model/weights.js';
-import { outputWidth } from '../../model/shapes.js';
+import { outputWidth, type ModelOutput } from '../../model/shapes.js';
 import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
@@ -32,6 +32,10 @@ export class CudaSession implements InferenceSession {
   private disposed = false;
 
   constructor(readonly model: ViTModel, readonly state: DeviceState) {}
+
+  get output(): ModelOutput {
+    return this.state.output;
+  }
 
   get precision(): CudaPrecision {
     return this.state.precision;
@@ -90,7 +94,7 @@ export class CudaSession implements InferenceSession {
     if (!Number.isInteger(batch) || batch < 1 || pixels.length !== batch * per) {
       throw new Error(`engine/cuda: run(pixels, ${batch}) needs ${batch} x ${g.C}x${g.H}x${g.W} = ${batch * per} values, got ${pixels.length}`);
     }
-    const width = outputWidth(this.model.config);
+    const width = outputWidth(this.model.config, this.output);
     const out = new Float32Array(batch * width);
     let ms = 0;
     for (let b0 = 0; b0 < batch; b0 += MAX_PLAN_BATCH) {
@@ -142,7 +146,7 @@ export async function createCudaSession(model: ViTModel, opts: CudaSessionOption
     const kernels = compileKernels(api, device, act, hd);
     const weights = uploadWeights(api, model, act, kernels.fn.convert_f32);
     const gelu = opts.gelu ?? (c.hiddenAct === 'gelu_tanh' ? 'tanh' : 'erf');
-    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu });
+    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu, output: opts.output ?? 'logits' });
   } catch (e) {
     api.cu.cuDevicePrimaryCtxRelease(ordinal);
     throw e;

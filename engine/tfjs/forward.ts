@@ -4,7 +4,7 @@
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { ViTConfig } from '../../model/config.js';
-import { modelShapes } from '../../model/shapes.js';
+import { modelShapes, type ModelOutput } from '../../model/shapes.js';
 import type { Linear, Tensor, ViTWeights } from '../../model/weights.js';
 
 type TF = typeof tfc;
@@ -17,6 +17,8 @@ type TF = typeof tfc;
 export interface TfWeights {
   transposed: boolean;
   clsToken: tfc.Tensor3D; // [1, 1, D]
+  /** Distilled DeiT: [1, 1, D]. */
+  distToken?: tfc.Tensor3D;
   posEmbed: tfc.Tensor3D; // [1, N, D]
   patchFilter: tfc.Tensor4D; // [P, P, C, D] (conv2d NHWC filter layout)
   patchBias: tfc.Tensor1D;
@@ -36,6 +38,7 @@ export interface TfWeights {
   }[];
   norm: [tfc.Tensor1D, tfc.Tensor1D];
   head?: [tfc.Tensor2D, tfc.Tensor1D];
+  headDist?: [tfc.Tensor2D, tfc.Tensor1D];
 }
 
 export function uploadWeights(tf: TF, c: ViTConfig, w: ViTWeights, transposed: boolean): TfWeights {
@@ -78,6 +81,7 @@ function uploadAll(tf: TF, c: ViTConfig, w: ViTWeights, transposed: boolean): Om
   const patchFilter = tf.transpose(t(w.patchEmbed.weight), [2, 3, 1, 0]) as tfc.Tensor4D; // [D,C,P,P] -> [P,P,C,D]
   return {
     clsToken: tf.reshape(t(w.cls), [1, 1, D]),
+    distToken: w.dist ? tf.reshape(t(w.dist), [1, 1, D]) : undefined,
     posEmbed: tf.reshape(t(w.pos), [1, -1, D]),
     patchFilter,
     patchBias: bias(w.patchEmbed),
@@ -100,11 +104,12 @@ function uploadAll(tf: TF, c: ViTConfig, w: ViTWeights, transposed: boolean): Om
     }),
     norm: norm(w.norm),
     head: w.head ? lin(w.head) : undefined,
+    headDist: w.headDist ? lin(w.headDist) : undefined,
   };
 }
 
 export function disposeWeights(tf: TF, w: TfWeights): void {
-  const all: tfc.Tensor[] = [w.clsToken, w.posEmbed, w.patchFilter, w.patchBias, ...w.norm, ...(w.head ?? [])];
+  const all: tfc.Tensor[] = [w.clsToken, w.posEmbed, w.patchFilter, w.patchBias, ...w.norm, ...(w.head ?? []), ...(w.distToken ? [w.distToken] : []), ...(w.headDist ?? [])];
   for (const b of w.blocks) {
     all.push(...b.norm1, ...(b.qkv ?? []), b.projW, b.projB, ...b.norm2, b.fc1W, b.fc1B, b.fc2W, b.fc2B);
     for (const part of b.headsQKV ?? []) for (const [hw, hb] of part) all.push(hw, hb);
@@ -155,18 +160,19 @@ function attentionPerHead(tf: TF, x: tfc.Tensor2D, heads: [tfc.Tensor2D, tfc.Ten
 }
 
 /**
- * pixels [B, C, H, W] -> logits [B, K] (or class-token features [B, D] without a head).
+ * pixels [B, C, H, W] -> logits [B, K], or features [B, D] (see ModelOutput; also 'logits' without a head).
  * Call inside tf.tidy (the blocks tidy their own intermediates as they go).
  */
-export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D): tfc.Tensor2D {
+export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D, output: ModelOutput = 'logits'): tfc.Tensor2D {
   const [B, , H, W] = pixels.shape;
   if (w.blocks[0]?.headsQKV && B !== 1) throw new Error('per-head (wasm) weights run one image at a time');
-  const { D, heads, headDim: hd, P, N } = modelShapes(c, [H!, W!]);
+  const { D, heads, headDim: hd, P, N, prefix } = modelShapes(c, [H!, W!]);
 
   // Patch embedding: a stride-P convolution, NHWC, giving patches in row-major grid order.
   const nhwc = tf.transpose(pixels, [0, 2, 3, 1]);
-  const patches = tf.reshape(tf.add(tf.conv2d(nhwc as tfc.Tensor4D, w.patchFilter, P, 'valid'), w.patchBias), [B, N - 1, D]);
-  let x: tfc.Tensor2D = tf.tidy(() => tf.reshape(tf.add(tf.concat([tf.tile(w.clsToken, [B, 1, 1]), patches], 1), w.posEmbed), [B * N, D]));
+  const patches = tf.reshape(tf.add(tf.conv2d(nhwc as tfc.Tensor4D, w.patchFilter, P, 'valid'), w.patchBias), [B, N - prefix, D]);
+  const prefixTokens = [w.clsToken, ...(w.distToken ? [w.distToken] : [])].map((t) => tf.tile(t, [B, 1, 1]));
+  let x: tfc.Tensor2D = tf.tidy(() => tf.reshape(tf.add(tf.concat([...prefixTokens, patches], 1), w.posEmbed), [B * N, D]));
 
   for (const blk of w.blocks) {
     // One tidy per block: only this block's intermediates are alive at once. (A single tidy over the whole
@@ -184,7 +190,14 @@ export function forward(tf: TF, c: ViTConfig, w: TfWeights, pixels: tfc.Tensor4D
     });
     prev.dispose();
   }
-  const clsOut: tfc.Tensor2D = tf.reshape(tf.slice(tf.reshape(x, [B, N, D]), [0, 0, 0], [B, 1, D]), [B, D]);
-  const feats = layerNorm(tf, clsOut, w.norm, c.layerNormEps);
-  return w.head ? linear(tf, feats, [w.head[0], w.head[1], w.transposed]) : feats;
+  // Final norm, then the tokens the output asks for.
+  const tokens = tf.reshape(x, [B, N, D]);
+  const normed = (from: number, count: number) => tf.reshape(layerNorm(tf, tf.reshape(tf.slice(tokens, [0, from, 0], [B, count, D]), [B * count, D]), w.norm, c.layerNormEps), [B, count, D]);
+  if (output === 'mean') return tf.mean(normed(prefix, N - prefix), 1) as tfc.Tensor2D;
+  if (output === 'cls' || !w.head) return tf.mean(normed(0, prefix), 1) as tfc.Tensor2D;
+  const cls = tf.reshape(normed(0, 1), [B, D]) as tfc.Tensor2D;
+  const logits = linear(tf, cls, [w.head[0], w.head[1], w.transposed]);
+  if (!w.headDist) return logits;
+  const dist = tf.reshape(normed(1, 1), [B, D]) as tfc.Tensor2D;
+  return tf.mul(tf.add(logits, linear(tf, dist, [w.headDist[0], w.headDist[1], w.transposed])), 0.5) as tfc.Tensor2D;
 }

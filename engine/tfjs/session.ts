@@ -3,7 +3,7 @@
  * 'tensorflow' (libtensorflow through @tensorflow/tfjs-node or -node-gpu, when the user installed one).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { modelShapes } from '../../model/shapes.js';
+import { outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { BackendName, InferenceSession, SessionOptions } from '../types.js';
 import { disposeWeights, forward, uploadWeights } from './forward.js';
@@ -49,6 +49,7 @@ class TfjsSession implements InferenceSession {
   constructor(
     readonly backend: BackendName,
     readonly model: ViTModel,
+    readonly output: ModelOutput,
   ) {
     // wasm: transposed copies for XNNPACK; cpu/tensorflow: PyTorch layout, aliasing the shared memory on cpu.
     this.weights = uploadWeights(tf, model.config, model.weights, backend === 'wasm');
@@ -57,7 +58,7 @@ class TfjsSession implements InferenceSession {
   async run(pixels: Float32Array, batch: number): Promise<Float32Array> {
     const c = this.model.config;
     const [h, w] = c.imageSize;
-    const { out: width } = modelShapes(c);
+    const width = outputWidth(c, this.output);
     const expected = batch * c.numChannels * h * w;
     if (pixels.length !== expected) {
       throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
@@ -69,7 +70,7 @@ class TfjsSession implements InferenceSession {
     const result = new Float32Array(batch * width);
     for (let i = 0; i < batch; i += step) {
       const n = Math.min(step, batch - i);
-      const out = tf.tidy(() => forward(tf, c, this.weights, tf.tensor4d(pixels.subarray(i * per, (i + n) * per), [n, c.numChannels, h, w])));
+      const out = tf.tidy(() => forward(tf, c, this.weights, tf.tensor4d(pixels.subarray(i * per, (i + n) * per), [n, c.numChannels, h, w]), this.output));
       try {
         const data = (await out.data()) as Float32Array;
         if (data.length !== n * width) throw new Error('unexpected output size');
@@ -88,7 +89,7 @@ class TfjsSession implements InferenceSession {
 
 export async function createTfjsSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
   await useTfjsBackend(backend, opts);
-  return new TfjsSession(backend, model);
+  return new TfjsSession(backend, model, opts.output ?? 'logits');
 }
 
 /** Live tensor count of this thread's tfjs engine (for leak checks). */

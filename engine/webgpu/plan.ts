@@ -3,7 +3,7 @@
  * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
  * around it when the device has them), copies the output to a staging buffer and maps it.
  */
-import { modelShapes } from '../../model/shapes.js';
+import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
@@ -47,12 +47,13 @@ export class Plan {
     private readonly ctx: GpuContext,
     readonly batch: number,
     readonly model: ViTModel,
+    readonly outputKind: ModelOutput,
     maxDispatches: number,
   ) {
     const c = model.config;
     const [H, W] = c.imageSize;
     this.pixels = this.buf(batch * c.numChannels * H * W * 4, 'pixels', GPUBufferUsage.COPY_DST);
-    this.outBytes = batch * modelShapes(c).out * 4;
+    this.outBytes = batch * outputWidth(c, outputKind) * 4;
     this.output = this.buf(this.outBytes, 'output', GPUBufferUsage.COPY_SRC);
     this.staging = this.own(ctx.buffer(this.outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'output staging'));
     this.uniformData = new ArrayBuffer(maxDispatches * UNIFORM_SLOT);
@@ -89,10 +90,10 @@ export class Plan {
     this.dispatches.push({ label, pipeline, bindGroup, grid: [grid[0] ?? 1, grid[1] ?? 1, grid[2] ?? 1] });
   }
 
-  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number): Promise<Plan> {
+  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number, output: ModelOutput = 'logits'): Promise<Plan> {
     const c = model.config;
-    const layersDispatches = 7 * c.numLayers + 6; // upper bound on uniform slots
-    const plan = new Plan(ctx, batch, model, layersDispatches);
+    const layersDispatches = 7 * c.numLayers + 8; // upper bound on uniform slots
+    const plan = new Plan(ctx, batch, model, output, layersDispatches);
     try {
       await ctx.scoped(`building the plan for batch ${batch}`, async () => {
         await plan.record(kernels, weights);
@@ -108,9 +109,9 @@ export class Plan {
   private async record(kernels: KernelCache, wb: ModelBuffers): Promise<void> {
     const c = this.model.config;
     const B = this.batch;
-    const { D, P, N, Kp, heads, mlp } = modelShapes(c);
+    const { D, P, N, Kp, heads, mlp, prefix } = modelShapes(c);
     const [H, W] = c.imageSize;
-    const np = N - 1;
+    const np = N - prefix;
     const T = B * N;
     const f4 = 4;
 
@@ -125,8 +126,9 @@ export class Plan {
     const hid = this.buf(Math.max(hidBytes, colBytes), 'mlp hidden');
     const cols: GPUBufferBinding = { buffer: hid, offset: 0, size: colBytes };
     const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * f4 };
-    const headless = !wb.head;
-    const feat = headless ? this.output : this.buf(B * D * f4, 'cls features');
+    // Logits through the head(s), or features straight into the output.
+    const logits = this.outputKind === 'logits' && wb.head !== undefined;
+    const feat = logits ? this.buf(B * D * f4, 'cls features') : this.output;
 
     const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue) => {
       const tile = chooseGemmTile(M, lin.K, lin.N, this.ctx.device.limits.maxComputeWorkgroupStorageSize);
@@ -142,7 +144,7 @@ export class Plan {
     const act: GemmEpilogue = c.hiddenAct === 'gelu_tanh' ? 'bias-gelu-tanh' : 'bias-gelu';
     const [im2col, embed, attn] = await Promise.all([
       kernels.im2col(c.numChannels, H, W, P),
-      kernels.embed(N, D),
+      kernels.embed(N, D, prefix),
       kernels.attention(N, D, heads),
     ]);
 
@@ -171,9 +173,27 @@ export class Plan {
       await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act);
       await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual');
     }
-    // Final norm on the class token of each image only (row stride N*D), then the head.
-    lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);
-    if (wb.head) await gemm('head', feat, wb.head, this.output, B, 'bias');
+    const pool = async (label: string, dst: GPUBuffer, first: number, count: number) => {
+      const k = await kernels.pool(N, D, first, count);
+      const { grid, gx } = elementwise((B * D) / 4);
+      this.add(label, k.pipeline, [h, dst, this.params([(B * D) / 4, gx, 0, 0])], grid);
+    };
+    if (prefix === 1 && this.outputKind !== 'mean') {
+      // Final norm on the class token of each image only (row stride N*D), then the head.
+      lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);
+      if (logits) await gemm('head', feat, wb.head!, this.output, B, 'bias');
+      return;
+    }
+    // Final norm on every token, then pooled rows.
+    lnRows('norm', x, wb.norm.g, wb.norm.b, h, T, D / 4);
+    if (this.outputKind === 'mean') return pool('mean of patch tokens', this.output, prefix, N - prefix);
+    if (!logits) return pool('mean of class and distillation tokens', this.output, 0, prefix);
+    // Distilled DeiT: head(cls) / 2 + headDist(dist) / 2 (the halves are in the weights).
+    const featDist = this.buf(B * D * f4, 'distillation token features');
+    await pool('class token', feat, 0, 1);
+    await pool('distillation token', featDist, 1, 1);
+    await gemm('head', feat, wb.head!, this.output, B, 'bias');
+    await gemm('head_dist', featDist, wb.headDist!, this.output, B, 'bias-residual');
   }
 
   /** One forward pass; `pixels` holds exactly batch images. */

@@ -5,7 +5,7 @@
  * up to PLANS_IN_FLIGHT plans per batch size let concurrent runs overlap one's upload and read-back with
  * another's compute.
  */
-import { modelShapes, pixelsPerImage } from '../../model/shapes.js';
+import { modelShapes, outputWidth, pixelsPerImage, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
 import { createGpuContext, type GpuContext } from './device.js';
@@ -49,6 +49,7 @@ class WebGPUSession implements InferenceSession {
 
   constructor(
     readonly model: ViTModel,
+    readonly output: ModelOutput,
     readonly ctx: GpuContext,
     private readonly kernels: KernelCache,
     private readonly weights: ModelBuffers,
@@ -66,7 +67,7 @@ class WebGPUSession implements InferenceSession {
     if (pool.count < PLANS_IN_FLIGHT) {
       pool.count++;
       try {
-        const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch);
+        const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch, this.output);
         this.all.push(plan);
         return plan;
       } catch (e) {
@@ -101,7 +102,7 @@ class WebGPUSession implements InferenceSession {
         `engine/webgpu: run(pixels, ${batch}) needs ${batch} x ${c.numChannels}x${c.imageSize[0]}x${c.imageSize[1]} = ${batch * per} values, got ${pixels.length}`,
       );
     }
-    const width = modelShapes(c).out;
+    const width = outputWidth(c, this.output);
     const out = new Float32Array(batch * width);
     let ms = 0;
     for (let b0 = 0; b0 < batch; b0 += this.maxPlanBatch) {
@@ -156,15 +157,15 @@ export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOp
   try {
     const kernels = new KernelCache(ctx);
     const weights = await ctx.scoped(`uploading weights of ${model.source}`, () => uploadModel(ctx, model));
-    const session = new WebGPUSession(model, ctx, kernels, weights);
+    const session = new WebGPUSession(model, opts.output ?? 'logits', ctx, kernels, weights);
     // Compile the batch-independent kernels now so WGSL errors surface at creation.
     const c = model.config;
-    const { N, D, heads } = modelShapes(c);
+    const { N, D, heads, prefix } = modelShapes(c);
     await Promise.all([
       kernels.layerNorm(D, c.layerNormEps),
       kernels.attention(N, D, heads),
       kernels.im2col(c.numChannels, c.imageSize[0], c.imageSize[1], c.patchSize),
-      kernels.embed(N, c.hiddenSize),
+      kernels.embed(N, c.hiddenSize, prefix),
     ]);
     return session;
   } catch (e) {

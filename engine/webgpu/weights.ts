@@ -45,11 +45,14 @@ export interface LayerBuffers {
 
 export interface ModelBuffers {
   patch: LinearBuffers;
+  /** The prefix tokens: class token, then the distillation token of a distilled DeiT ([prefix, D]). */
   cls: GPUBuffer;
   pos: GPUBuffer;
   layers: LayerBuffers[];
   norm: { g: GPUBuffer; b: GPUBuffer };
+  /** Distilled DeiT: head and headDist hold half their weights and biases, so their sum is the average. */
   head?: LinearBuffers;
+  headDist?: LinearBuffers;
   all: GPUBuffer[];
 }
 
@@ -84,11 +87,25 @@ export function uploadModel(ctx: GpuContext, model: ViTModel): ModelBuffers {
   }));
   return {
     patch: linear(w.patchEmbed, D, Kp, 'patchEmbed'),
-    cls: vec(w.cls, D, 'cls'),
+    cls: w.dist ? put(concat(check(w.cls, D, 'cls'), check(w.dist, D, 'dist')), 'cls+dist') : vec(w.cls, D, 'cls'),
     pos: put(check(w.pos, N * D, 'pos'), 'pos'),
     layers,
     norm: norm(w.norm, 'norm'),
-    head: w.head ? linear(w.head, out, D, 'head') : undefined,
+    head: w.head ? linear(w.headDist ? halved(w.head) : w.head, out, D, 'head') : undefined,
+    headDist: w.headDist ? linear(halved(w.headDist), out, D, 'headDist') : undefined,
     all,
   };
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** A linear layer times 0.5 (exact in float32): two halved heads sum to their average. */
+function halved(l: Linear): Linear {
+  const half = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data.map((v) => v * 0.5) });
+  return l.bias ? { weight: half(l.weight), bias: half(l.bias) } : { weight: half(l.weight) };
 }

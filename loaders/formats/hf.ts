@@ -12,7 +12,7 @@ type Json = Record<string, unknown>;
 export const HF_KEYS = '"vit.embeddings.patch_embeddings.*"';
 
 export function isHfCheckpoint(names: string[]): boolean {
-  return names.some((n) => /^(vit\.)?embeddings\.patch_embeddings\.projection\.weight$/.test(n));
+  return names.some((n) => /^(vit\.|deit\.)?embeddings\.patch_embeddings\.projection\.weight$/.test(n));
 }
 
 /** HF module of each block field. */
@@ -50,17 +50,23 @@ export function hfPreprocess(pre: Json | undefined, imageSize: [number, number],
 
 export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undefined, file: string): FormatSpec {
   if (!cfg) throw new UnsupportedCheckpointError(file, 'Hugging Face checkpoint without config.json (it gives the number of heads)');
-  if (cfg.model_type !== undefined && cfg.model_type !== 'vit') {
-    throw new UnsupportedCheckpointError(file, `model_type "${String(cfg.model_type)}" (only "vit")`);
+  if (cfg.model_type !== undefined && cfg.model_type !== 'vit' && cfg.model_type !== 'deit') {
+    throw new UnsupportedCheckpointError(file, `model_type "${String(cfg.model_type)}" (only "vit" and "deit")`);
   }
-  const prefix = names.some((n) => n.startsWith('vit.')) ? 'vit.' : '';
+  const prefix = names.some((n) => n.startsWith('vit.')) ? 'vit.' : names.some((n) => n.startsWith('deit.')) ? 'deit.' : '';
+  // DeiT (DeiTModel, DeiTForImageClassificationWithTeacher): a distillation token; two heads averaged.
+  const distilled = names.includes(`${prefix}embeddings.distillation_token`);
+  if (distilled && names.includes('classifier.weight')) {
+    throw new UnsupportedCheckpointError(file, 'DeiTForImageClassification (a distillation token, one head on the class token): use DeiTForImageClassificationWithTeacher');
+  }
   const act = String(cfg.hidden_act ?? 'gelu');
   let hiddenAct: ViTConfig['hiddenAct'];
   if (act === 'gelu') hiddenAct = 'gelu';
   else if (act === 'gelu_new' || act === 'gelu_pytorch_tanh') hiddenAct = 'gelu_tanh';
   else throw new UnsupportedCheckpointError(file, `hidden_act "${act}"`);
 
-  const hasHead = names.includes('classifier.weight');
+  const hasHead = names.includes(distilled ? 'cls_classifier.weight' : 'classifier.weight');
+  if (distilled && hasHead !== names.includes('distillation_classifier.weight')) throw new UnsupportedCheckpointError(file, 'cls_classifier without distillation_classifier');
   const numLayers = Number(cfg.num_hidden_layers ?? 12);
   const hiddenSize = Number(cfg.hidden_size ?? 768);
   const imageSize = sizePair(cfg.image_size) ?? [224, 224];
@@ -73,7 +79,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
   }
   const config: ViTConfig = {
     format: 'hf',
-    architecture: Array.isArray(cfg.architectures) ? String(cfg.architectures[0]) : hasHead ? 'ViTForImageClassification' : 'ViTModel',
+    architecture: Array.isArray(cfg.architectures) ? String(cfg.architectures[0]) : `${distilled ? 'DeiT' : 'ViT'}${hasHead ? (distilled ? 'ForImageClassificationWithTeacher' : 'ForImageClassification') : 'Model'}`,
     imageSize,
     patchSize: (sizePair(cfg.patch_size) ?? [16, 16])[0],
     numChannels: Number(cfg.num_channels ?? 3),
@@ -85,6 +91,7 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     layerNormEps: Number(cfg.layer_norm_eps ?? 1e-12),
     qkvBias: cfg.qkv_bias !== false,
     hiddenAct,
+    ...(distilled ? { distilled: true } : {}),
     labels,
     preprocess: hfPreprocess(pre, imageSize, file),
     posEmbedResample: 'hf',
@@ -96,10 +103,12 @@ export function hfSpec(names: string[], cfg: Json | undefined, pre: Json | undef
     const [part, ...rest] = path.split('.');
     const field = rest.at(-1)!;
     if (part === 'cls') return [`${e}cls_token`];
+    if (part === 'dist') return [`${e}distillation_token`];
+    if (part === 'headDist') return [`distillation_classifier.${field}`];
     if (part === 'pos') return [`${e}position_embeddings`];
     if (part === 'patchEmbed') return [`${e}patch_embeddings.projection.${field}`];
     if (part === 'norm') return [`${prefix}layernorm.${field}`];
-    if (part === 'head') return [`classifier.${field}`];
+    if (part === 'head') return [`${distilled ? 'cls_classifier' : 'classifier'}.${field}`];
     const [layer, module] = rest as [string, string];
     const l = `${prefix}encoder.layer.${layer}.`;
     if (module === 'qkv') return ['query', 'key', 'value'].map((n) => `${l}attention.attention.${n}.${field}`);

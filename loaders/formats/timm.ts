@@ -20,7 +20,6 @@ export function isTimmCheckpoint(names: string[]): boolean {
 
 /** Tensor names that mean a ViT variant this engine does not run; refused by name. */
 const UNSUPPORTED_KEYS: [RegExp, string][] = [
-  [/^dist_token$|^head_dist\./, 'distilled DeiT (dist_token / head_dist)'],
   [/^reg_token$/, 'register tokens (reg_token)'],
   [/^fc_norm\./, 'fc_norm with average pooling'],
   [/\.ls[12]\./, 'layer scale (blocks.N.ls1/ls2)'],
@@ -84,6 +83,9 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
   refuse(pool !== 'token', `global_pool "${pool}" (only the class token)`);
   refuse(args.act_layer !== undefined && args.act_layer !== 'gelu', `act_layer "${String(args.act_layer)}"`);
 
+  const distilled = names.includes('dist_token');
+  refuse(Boolean(sizes.distilled) !== distilled, `architecture "${arch}" ${distilled ? 'without' : 'with'} "distilled" in its name but ${distilled ? 'a' : 'no'} dist_token`);
+  refuse(distilled && names.includes('head.weight') && !names.includes('head_dist.weight'), 'dist_token and head without head_dist');
   const embedDim = Number(args.embed_dim ?? sizes.embedDim);
   const depth = Number(args.depth ?? sizes.depth);
   const imageSize = sizePair(args.img_size) ?? (pc?.input_size ? sizePair((pc.input_size as number[]).slice(1)) : undefined) ?? [sizes.imgSize, sizes.imgSize];
@@ -105,6 +107,7 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
     layerNormEps: 1e-6,
     qkvBias: args.qkv_bias !== false,
     hiddenAct: 'gelu',
+    ...(distilled ? { distilled: true } : {}),
     labels,
     preprocess: timmPreprocess(pc, imageSize, file),
     posEmbedResample: 'timm',
@@ -115,6 +118,8 @@ export function timmSpec(names: string[], cfg: Json | undefined, file: string): 
     const [part, ...rest] = path.split('.');
     const field = rest.at(-1)!;
     if (part === 'cls') return ['cls_token'];
+    if (part === 'dist') return ['dist_token'];
+    if (part === 'headDist') return [`head_dist.${field}`];
     if (part === 'pos') return ['pos_embed'];
     if (part === 'patchEmbed') return [`patch_embed.proj.${field}`];
     if (part === 'norm' || part === 'head') return [path];

@@ -3,7 +3,9 @@
  *
  *  im2col: pixels [B, C, H, W] -> patches [B*gh*gw, C*P*P], column c*P*P + y*P + x (the flattening of
  *          a conv weight [D, C, P, P]), so patch_embed is the GEMM patches · W^T + b.
- *  embed:  x[b, 0] = cls + pos[0];  x[b, 1 + p] = patchOut[b*gh*gw + p] + pos[1 + p]   (vec4 along D).
+ *  embed:  x[b, t] = prefixTokens[t] + pos[t] for t < prefix (class, distillation token);
+ *          x[b, prefix + p] = patchOut[b*gh*gw + p] + pos[prefix + p]   (vec4 along D).
+ *  pool:   y[b] = mean of x[b, first .. first + count - 1] (final features: mean pooling, distilled class token).
  *
  * Both are element-wise over a flat index, 256 threads a workgroup on a 2-D grid (gridX workgroups
  * a row) since B*N*D/4 can exceed 65535 workgroups: i = (wg.y * gridX + wg.x) * 256 + lid.
@@ -46,12 +48,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 `;
 }
 
-export function embedKernel(N: number, D: number): string {
+export function embedKernel(N: number, D: number, prefix = 1): string {
   const D4 = D / 4;
   return /* wgsl */ `
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
 @group(0) @binding(0) var<storage, read> PE: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> cls: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> prefixTokens: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pos: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> X: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> P: Params;
@@ -65,12 +67,36 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let b = tokRow / ${N}u;
   let t = tokRow % ${N}u;
   var v: vec4<f32>;
-  if (t == 0u) {
-    v = cls[d];
+  if (t < ${prefix}u) {
+    v = prefixTokens[t * ${D4}u + d];
   } else {
-    v = PE[(b * ${N - 1}u + t - 1u) * ${D4}u + d];
+    v = PE[(b * ${N - prefix}u + t - ${prefix}u) * ${D4}u + d];
   }
   X[e] = v + pos[t * ${D4}u + d];
+}
+`;
+}
+
+/** y[b] = (1 / count) * sum of x[b * N + t] for t in [first, first + count), rows of D (vec4 along D). */
+export function poolKernel(N: number, D: number, first: number, count: number): string {
+  const D4 = D / 4;
+  return /* wgsl */ `
+struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
+@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> Y: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> P: Params;
+
+@compute @workgroup_size(${ELEMENTWISE_THREADS})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let e = (wg.y * P.gridX + wg.x) * ${ELEMENTWISE_THREADS}u + lid;
+  if (e >= P.total) { return; }
+  let b = e / ${D4}u;
+  let d = e % ${D4}u;
+  var s = vec4<f32>(0.0);
+  for (var t = ${first}u; t < ${first + count}u; t++) {
+    s += X[(b * ${N}u + t) * ${D4}u + d];
+  }
+  Y[e] = s * ${(1 / count).toPrecision(9)};
 }
 `;
 }

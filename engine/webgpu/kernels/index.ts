@@ -1,7 +1,7 @@
 /** Compiled pipelines for one model shape, cached by the generated source's parameters. */
 import type { GpuContext } from '../device.js';
 import { attentionKernel, type AttentionKernel } from './attention.js';
-import { embedKernel, im2colKernel } from './embed.js';
+import { embedKernel, im2colKernel, poolKernel } from './embed.js';
 import { gemmConfigKey, gemmKernel, type GemmConfig, type GemmEpilogue, type GemmKernel } from './gemm.js';
 import { layerNormKernel } from './layernorm.js';
 
@@ -84,7 +84,11 @@ export class KernelCache {
     return this.get(`im2col C${C} ${H}x${W} P${P}`, () => ({ kernel: null, code: im2colKernel(C, H, W, P) }));
   }
 
-  embed(N: number, D: number): Promise<Compiled<null>> {
-    return this.get(`embed N${N} D${D}`, () => ({ kernel: null, code: embedKernel(N, D) }));
+  embed(N: number, D: number, prefix = 1): Promise<Compiled<null>> {
+    return this.get(`embed N${N} D${D} prefix${prefix}`, () => ({ kernel: null, code: embedKernel(N, D, prefix) }));
+  }
+
+  pool(N: number, D: number, first: number, count: number): Promise<Compiled<null>> {
+    return this.get(`pool N${N} D${D} ${first}+${count}`, () => ({ kernel: null, code: poolKernel(N, D, first, count) }));
   }
 }
