@@ -141,6 +141,9 @@ export async function createCudaSession(model: ViTModel, opts: CudaSessionOption
   const api = await CudaApi.get();
   const ordinal = opts.gpuIndex ?? 0;
   const device = api.device(ordinal);
+  if (precision !== 'fp32' && device.computeCapability[0] < 8) {
+    throw new Error(`engine/cuda: --precision ${precision} needs compute capability 8.0 or newer; ${device.name} is ${device.computeCapability.join('.')}: use --precision fp32`);
+  }
   const ctx = api.retainContext(ordinal);
   try {
     const kernels = compileKernels(api, device, act, hd);
