@@ -2,6 +2,7 @@
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
+import { parseShard } from '../util/shard.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -103,6 +104,13 @@ program
   .option('--output <file>', 'write results here instead of stdout')
   .option('--resume', 'skip inputs already recorded in --output and append the rest (a torn last record is redone)')
   .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
+  .option('--shard <i/n>', 'only shard i of n (0-based) of the sorted walk, split by a hash of each name (batch schedulers)', (v: string) => {
+    try {
+      return parseShard(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  })
   .action(async (paths: string[], o) => {
     const { runClassify } = await import('./classify.js');
     const { parseImageSize } = await import('../loaders/index.js');
