@@ -3,6 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
 import { parseShard } from '../util/shard.js';
+import { queueCommand } from './queue/command.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -191,6 +192,10 @@ program
       console.error(`bench: report written to ${o.report}`);
     }
   });
+
+program.addCommand(
+  queueCommand({ count, backendOption, precisionOption, workersCap: WORKERS_CAP, batchCap: BATCH_CAP, exit: EXIT }),
+);
 
 program.parseAsync().catch((e: Error) => {
   // Commander has printed its own message (usage error) or the help / version (exit code 0).
