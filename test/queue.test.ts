@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chunkId } from '../cli/queue/submit.js';
+import { MAX_STALLED } from '../cli/queue/work.js';
 import { fnv1a, parseShard } from '../util/shard.js';
 import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
 import { startRedis } from './helpers/redis.js';
@@ -193,6 +194,33 @@ describe.skipIf(!server)('vit queue on a real redis-server', () => {
     expect(await b.exited).toBe(0);
     // B classified only what A had not recorded.
     expect(b.log()).toContain(`: ${n - byA} file(s) in 1 chunk(s), 0 failed; stopped by SIGTERM`);
+  });
+
+  it('a chunk that keeps killing its worker process ends failed (bounded takes); its unrecorded files get error records', async () => {
+    const files = join(dir, 'photos');
+    const n = readdirSync(files).length;
+    await vit(['queue', 'submit', files, '--redis', server!.url, '--name', 'doom', '--chunk', String(n)]);
+    let before = 0;
+    // Taken and killed MAX_STALLED + 1 times: each new worker recovers the chunk, records a file or more, dies.
+    for (let i = 0; i <= MAX_STALLED; i++) {
+      const w = startWorker(['--batch-size', '1']);
+      workers.push(w.child);
+      await until(`a record from worker ${i + 1}`, async () => (await recorded('doom')) > before);
+      w.child.kill('SIGKILL');
+      await w.exited;
+      before = await recorded('doom');
+    }
+    expect(before).toBeLessThan(n);
+    const last = startWorker();
+    workers.push(last.child);
+    const res = await vit(['queue', 'results', '--redis', server!.url, '--name', 'doom']);
+    expect(res.code).toBe(1);
+    const recs = lines(res.stdout);
+    expect(recs.map((r) => r.file).sort()).toEqual(readdirSync(files).sort());
+    const errors = recs.filter((r) => r.error !== undefined);
+    expect(errors.length).toBe(n - before);
+    for (const e of errors) expect(e.error).toMatch(/^not classified: chunk doom\.0\.[0-9a-f]+ failed after \d+ attempt\(s\) \(job stalled more than allowable limit\)$/);
+    expect(recs.slice(0, before).every((r) => r.top)).toBe(true);
   });
 
   it('SIGTERM: the chunk in hand is finished, no other is taken, exit 0', async () => {
