@@ -277,6 +277,9 @@ describe.skipIf(!server)('vit queue on a real redis-server', () => {
     const bad = await vit(['queue', 'status', '--redis', 'http://x']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--redis takes redis://');
+    const url = await vit(['queue', 'submit', 'https://example.com/cat.jpg', '--redis', server!.url]);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain('not URLs');
     const name = await vit(['queue', 'submit', dir, '--redis', server!.url, '--name', 'a:b']);
     expect(name.code).toBe(2);
     expect(name.stderr).toContain('--name must be');

@@ -51,6 +51,8 @@ export function chunkId(name: string, index: number, items: ChunkData['items']):
 }
 
 export async function runSubmit(o: SubmitOptions): Promise<SubmitSummary> {
+  const url = o.paths.find((p) => /^https?:\/\//i.test(p));
+  if (url) throw new Error(`${url}: vit queue takes files and directories on storage every worker reads, not URLs (download them there first)`);
   const name = checkName(o.name ?? defaultName(o.paths));
   const k = keys(name);
   const link = new RedisLink({ url: o.redis, retrySeconds: o.redisRetry, who: 'vit queue submit' });
