@@ -11,7 +11,8 @@ import type { BackendName, Precision } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
-import { countInputs, walkInputs, type Input } from '../util/inputs.js';
+import { walkInputs, type Input } from '../util/inputs.js';
+import { takeShard, type Shard } from '../util/shard.js';
 import { checkRunFits } from './limits.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
 import { recordKey } from './resume.js';
@@ -37,6 +38,8 @@ export interface ClassifyOptions {
   resume?: boolean;
   /** Draw a progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
+  /** Only this shard of the walk (util/shard.ts). */
+  shard?: Shard;
 }
 
 export interface ClassifySummary {
@@ -140,11 +143,11 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     process.on('SIGTERM', onSigterm);
     if (bar) {
       bar.start(0, 0, { rate: '0.0' });
-      countInputs(o.paths, o.recursive).then((n) => bar.setTotal(n - skipped), () => undefined);
+      countShard(o.paths, o.recursive, o.shard).then((n) => bar.setTotal(n - skipped), () => undefined);
     }
     const maxInFlight = Math.max(2, pool.concurrency * 2);
     let batch: Input[] = [];
-    for await (const input of walkInputs(o.paths, o.recursive)) {
+    for await (const input of takeShard(walkInputs(o.paths, o.recursive), o.shard)) {
       if (interrupted) break;
       if (recorded?.names.has(recordKey(o.format, input.display))) {
         skipped++;
@@ -175,6 +178,13 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     await sink?.close(completed);
   }
   return { total, failed, skipped, interrupted, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The progress bar's total: the shard's inputs (names only), counted beside the real walk. */
+async function countShard(paths: string[], recursive: boolean, shard: Shard | undefined): Promise<number> {
+  let n = 0;
+  for await (const _ of takeShard(walkInputs(paths, recursive), shard)) n++;
+  return n;
 }
 
 function downloadProgress() {

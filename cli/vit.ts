@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
+import { parseShard } from '../util/shard.js';
+import { queueCommand } from './queue/command.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -108,6 +110,13 @@ program
   .option('--output <file>', 'write results here instead of stdout')
   .option('--resume', 'skip inputs already recorded in --output and append the rest (a torn last record is redone)')
   .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
+  .option('--shard <i/n>', 'only shard i of n (0-based) of the sorted walk, split by a hash of each name (batch schedulers)', (v: string) => {
+    try {
+      return parseShard(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  })
   .action(async (paths: string[], o) => {
     const { runClassify } = await import('./classify.js');
     const { parseImageSize } = await import('../loaders/index.js');
@@ -190,6 +199,10 @@ program
       console.error(`bench: report written to ${o.report}`);
     }
   });
+
+program.addCommand(
+  queueCommand({ count, backendOption, precisionOption, workersCap: WORKERS_CAP, batchCap: BATCH_CAP, exit: EXIT }),
+);
 
 program.parseAsync().catch((e: Error) => {
   // Commander has printed its own message (usage error) or the help / version (exit code 0).
