@@ -24,7 +24,7 @@ function isImageName(name: string): boolean {
 }
 
 export interface WalkOptions {
-  /** A symlinked directory that leads back into one of its own ancestors: not followed, said here once. */
+  /** A symlinked directory that leads back into one of its own ancestors: not followed, said here once per directory it leads to. */
   onLoop?: (message: string) => void;
 }
 
@@ -35,7 +35,14 @@ const dirId = (st: Stats) => `${st.dev}:${st.ino}`;
  * Symlinks are followed: to a directory it is walked like one (unless it leads back into a directory being
  * walked, a loop), to anything else it is a file like any other.
  */
-async function* walkDir(root: string, dir: string, recursive: boolean, prefix: boolean, ancestors: Map<string, string>, o: WalkOptions): AsyncGenerator<Input> {
+interface WalkState {
+  /** The directories being walked (identity -> path), from the root down. */
+  ancestors: Map<string, string>;
+  /** Loop targets already reported. */
+  reported: Set<string>;
+}
+
+async function* walkDir(root: string, dir: string, recursive: boolean, prefix: boolean, state: WalkState, o: WalkOptions): AsyncGenerator<Input> {
   const name = (p: string) => (prefix ? join(root, relative(root, p)) : relative(root, p) || '.');
   const files: string[] = [];
   const dirs: string[] = [];
@@ -64,14 +71,15 @@ async function* walkDir(root: string, dir: string, recursive: boolean, prefix: b
     const st = await stat(p).catch(() => undefined);
     if (!st) continue;
     const id = dirId(st);
-    const loop = ancestors.get(id);
+    const loop = state.ancestors.get(id);
     if (loop !== undefined) {
-      o.onLoop?.(`${p}: symlink loop (leads back to ${loop}), not followed`);
+      if (!state.reported.has(id)) o.onLoop?.(`${p}: symlink loop (leads back to ${loop}), not followed`);
+      state.reported.add(id);
       continue;
     }
-    ancestors.set(id, p);
-    yield* walkDir(root, p, recursive, prefix, ancestors, o);
-    ancestors.delete(id);
+    state.ancestors.set(id, p);
+    yield* walkDir(root, p, recursive, prefix, state, o);
+    state.ancestors.delete(id);
   }
 }
 
@@ -83,7 +91,7 @@ async function* walkDir(root: string, dir: string, recursive: boolean, prefix: b
 export async function* walkInputs(paths: string[], recursive = true, o: WalkOptions = {}): AsyncGenerator<Input> {
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
-    if (st?.isDirectory()) yield* walkDir(p, p, recursive, paths.length > 1, new Map([[dirId(st), p]]), o);
+    if (st?.isDirectory()) yield* walkDir(p, p, recursive, paths.length > 1, { ancestors: new Map([[dirId(st), p]]), reported: new Set() }, o);
     else yield { path: p, display: p };
   }
 }
