@@ -6,8 +6,9 @@ import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
- * Exit codes, the same for every subcommand: 0 all done; 1 some inputs failed (classify) or disagreed
- * (compare); 2 usage, set-up or output error; 130 / 143 interrupted by SIGINT / SIGTERM.
+ * Exit codes, the same for every subcommand: 0 all done (also when stdout's reader went away); 1 some inputs
+ * failed (classify, embed), disagreed (compare) or some combinations failed (bench); 2 usage, set-up or output
+ * error; 130 / 143 interrupted by SIGINT / SIGTERM.
  */
 export const EXIT = { ok: 0, someFailed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
 
