@@ -22,6 +22,7 @@ import { resolveModel, type ResolveOptions } from '../loaders/hub.js';
 import { openModel } from '../loaders/index.js';
 import { isRandomSpec } from '../loaders/random.js';
 import { openCheckpointFiles } from '../loaders/safetensors/shards.js';
+import { l2normalize } from '../pipeline/index.js';
 import type { ViTModel } from '../model/weights.js';
 import { countInputs, walkInputs, type Input } from '../util/inputs.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
@@ -121,14 +122,6 @@ async function provenance(o: EmbedOptions, model: ViTModel, resolved: string | u
     precision: o.precision ?? defaultPrecision(o.backend),
     created: new Date().toISOString(),
   };
-}
-
-/** Row scaled to unit L2 norm (a zero row stays zero). */
-function l2normalize(row: Float32Array): Float32Array {
-  let s = 0;
-  for (const v of row) s += v * v;
-  const n = Math.sqrt(s);
-  return n > 0 ? row.map((v) => v / n) : row;
 }
 
 type Outcome = { row: Float32Array } | { error: string };
