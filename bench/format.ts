@@ -1,10 +1,15 @@
 /** Plain-text, CSV and JSON renderings of a benchmark report (the HTML report lives in report.ts). */
 import { csvField } from '../util/csv.js';
-import type { BenchEnvironment, BenchReport, BenchResult } from './types.js';
+import { measured, type BenchEnvironment, type BenchMeasured, type BenchReport, type BenchResult } from './types.js';
+
+/** "224" or "224x320" (height x width). */
+export function sizeLabel(r: BenchResult): string {
+  return r.imageWidth === undefined ? String(r.imageSize) : `${r.imageSize}x${r.imageWidth}`;
+}
 
 /** Settings other than the worker count: results sharing this key form one worker-scaling series. */
 function scalingKey(r: BenchResult): string {
-  return `${r.backend}\u0000${r.gpus ?? ''}\u0000${r.mode}\u0000${r.imageSize}\u0000${r.batchSize}`;
+  return `${r.backend}\u0000${r.gpus ?? ''}\u0000${r.mode}\u0000${sizeLabel(r)}\u0000${r.batchSize}`;
 }
 
 /** Results ordered by backend, mode, image size, batch size, workers (a stable copy). */
@@ -14,6 +19,7 @@ export function sortResults(results: readonly BenchResult[]): BenchResult[] {
       a.backend.localeCompare(b.backend) ||
       a.mode.localeCompare(b.mode) ||
       a.imageSize - b.imageSize ||
+      (a.imageWidth ?? a.imageSize) - (b.imageWidth ?? b.imageSize) ||
       a.batchSize - b.batchSize ||
       a.workers - b.workers,
   );
@@ -24,8 +30,8 @@ export function sortResults(results: readonly BenchResult[]): BenchResult[] {
  * Undefined when that group has a single worker count or no 1-worker baseline.
  */
 export function speedUpVsOneWorker(results: readonly BenchResult[]): Map<BenchResult, number> {
-  const groups = new Map<string, BenchResult[]>();
-  for (const r of results) {
+  const groups = new Map<string, BenchMeasured[]>();
+  for (const r of measured(results)) {
     const g = groups.get(scalingKey(r));
     if (g) g.push(r);
     else groups.set(scalingKey(r), [r]);
@@ -80,10 +86,10 @@ export function tableColumns(results: readonly BenchResult[]): TableColumn[] {
   const cols: TableColumn[] = [
     { header: 'backend', numeric: false, cell: (r) => (r.gpus ? `${r.backend} on ${r.gpus} GPUs` : r.backend) },
     { header: 'mode', numeric: false, cell: (r) => r.mode },
-    { header: 'image', numeric: true, cell: (r) => String(r.imageSize) },
+    { header: 'image', numeric: true, cell: (r) => sizeLabel(r) },
     { header: 'batch', numeric: true, cell: (r) => String(r.batchSize) },
     { header: 'workers', numeric: true, cell: (r) => String(r.workers) },
-    { header: 'img/s', numeric: true, cell: (r) => fmtNum(r.imagesPerSecond) },
+    { header: 'img/s', numeric: true, cell: (r) => (r.error === undefined ? fmtNum(r.imagesPerSecond) : 'FAILED') },
   ];
   if (speedUp.size) {
     cols.push({
@@ -93,14 +99,15 @@ export function tableColumns(results: readonly BenchResult[]): TableColumn[] {
     });
   }
   cols.push(
-    { header: 'p50 ms', numeric: true, cell: (r) => fmtNum(r.latencyMs.p50) },
-    { header: 'p95 ms', numeric: true, cell: (r) => fmtNum(r.latencyMs.p95) },
-    { header: 'p99 ms', numeric: true, cell: (r) => fmtNum(r.latencyMs.p99) },
+    { header: 'p50 ms', numeric: true, cell: (r) => (r.error === undefined ? fmtNum(r.latencyMs.p50) : '') },
+    { header: 'p95 ms', numeric: true, cell: (r) => (r.error === undefined ? fmtNum(r.latencyMs.p95) : '') },
+    { header: 'p99 ms', numeric: true, cell: (r) => (r.error === undefined ? fmtNum(r.latencyMs.p99) : '') },
   );
-  if (results.some((r) => r.deviceMs)) {
-    cols.push({ header: 'device p50 ms', numeric: true, cell: (r) => (r.deviceMs ? fmtNum(r.deviceMs.p50) : '') });
+  if (results.some((r) => r.error === undefined && r.deviceMs)) {
+    cols.push({ header: 'device p50 ms', numeric: true, cell: (r) => (r.error === undefined && r.deviceMs ? fmtNum(r.deviceMs.p50) : '') });
   }
-  cols.push({ header: 'peak RSS MB', numeric: true, cell: (r) => fmtNum(r.peakRssMB) });
+  cols.push({ header: 'peak RSS MB', numeric: true, cell: (r) => (r.error === undefined ? fmtNum(r.peakRssMB) : '') });
+  if (results.some((r) => r.error !== undefined)) cols.push({ header: 'error', numeric: false, cell: (r) => r.error ?? '' });
   return cols;
 }
 
@@ -124,16 +131,20 @@ export function formatTable(report: BenchReport): string {
 
 const CSV_HEADER = [
   'model', 'backend', 'mode', 'imageSize', 'batchSize', 'workers', 'imagesPerSecond',
-  'latencyP50Ms', 'latencyP95Ms', 'latencyP99Ms', 'deviceP50Ms', 'peakRssMB', 'iterations', 'images',
+  'latencyP50Ms', 'latencyP95Ms', 'latencyP99Ms', 'deviceP50Ms', 'peakRssMB', 'iterations', 'images', 'error',
 ];
 
 
 /** Header row plus one row per result, CRLF line endings as RFC 4180 specifies; numbers at full precision. */
 export function formatCsv(report: BenchReport): string {
-  const rows = report.results.map((r) => [
-    report.environment.model, r.backend, r.mode, r.imageSize, r.batchSize, r.workers, r.imagesPerSecond,
-    r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.deviceMs?.p50, r.peakRssMB, r.iterations, r.images,
-  ]);
+  const rows = report.results.map((r) =>
+    r.error !== undefined
+      ? [report.environment.model, r.backend, r.mode, sizeLabel(r), r.batchSize, r.workers, '', '', '', '', '', '', '', '', r.error]
+      : [
+          report.environment.model, r.backend, r.mode, sizeLabel(r), r.batchSize, r.workers, r.imagesPerSecond,
+          r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.deviceMs?.p50, r.peakRssMB, r.iterations, r.images, '',
+        ],
+  );
   return [CSV_HEADER, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
 

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { environmentRows, fmtNum, sortResults, tableColumns } from './format.js';
-import type { BenchReport, BenchResult } from './types.js';
+import { environmentRows, fmtNum, sizeLabel, sortResults, tableColumns } from './format.js';
+import { measured, type BenchMeasured, type BenchReport, type BenchResult } from './types.js';
 
 /** The Chart.js UMD bundle. chart.js's `exports` map hides dist/, so resolve the package entry and step over. */
 export function loadChartJsBundle(): string {
@@ -70,14 +70,14 @@ const MODE_SHORT: Record<BenchResult['mode'], string> = { model: 'model', 'end-t
 
 function comboLabel(r: BenchResult, omit: { size?: boolean } = {}): string {
   const parts = [r.backend, MODE_SHORT[r.mode]];
-  if (!omit.size) parts.push(`${r.imageSize}px`);
+  if (!omit.size) parts.push(`${sizeLabel(r)}px`);
   parts.push(`b${r.batchSize}`, `w${r.workers}`);
   return parts.join(' · ');
 }
 
-/** Every result at a larger image size matched with the smallest-size result of identical other settings. */
+/** Every square result at a larger image size matched with the smallest-size result of identical other settings. */
 export function compareImageSizes(report: BenchReport): SizeComparison[] {
-  const results = sortResults(report.results);
+  const results = measured(sortResults(report.results)).filter((r) => r.imageWidth === undefined);
   const sizes = [...new Set(results.map((r) => r.imageSize))].sort((a, b) => a - b);
   if (sizes.length < 2) return [];
   const { patch } = patchSizeOf(report);
@@ -131,11 +131,11 @@ function lineDataset(label: string, data: (number | null)[], i: number) {
  * Images/s against `x` (workers or batch size) on an evenly spaced category axis, one line per group of
  * the remaining settings; missing points are null and spanned, a lone point shows as a dot.
  */
-function scalingChart(id: string, title: string, results: BenchResult[], x: 'workers' | 'batchSize', xTitle: string): ChartSpec {
+function scalingChart(id: string, title: string, results: BenchMeasured[], x: 'workers' | 'batchSize', xTitle: string): ChartSpec {
   const xs = [...new Set(results.map((r) => r[x]))].sort((a, b) => a - b);
   const series = new Map<string, (number | null)[]>();
   for (const r of results) {
-    const label = [r.backend, MODE_SHORT[r.mode], x === 'workers' ? `b${r.batchSize}` : `w${r.workers}`, `${r.imageSize}px`].join(' · ');
+    const label = [r.backend, MODE_SHORT[r.mode], x === 'workers' ? `b${r.batchSize}` : `w${r.workers}`, `${sizeLabel(r)}px`].join(' · ');
     const data = series.get(label) ?? xs.map(() => null);
     data[xs.indexOf(r[x])] = r.imagesPerSecond;
     series.set(label, data);
@@ -156,7 +156,7 @@ function scalingChart(id: string, title: string, results: BenchResult[], x: 'wor
 
 /** Chart specs for the report, in display order. */
 export function buildCharts(report: BenchReport): ChartSpec[] {
-  const results = sortResults(report.results);
+  const results = measured(sortResults(report.results));
   const charts = [
     scalingChart('chart-workers', 'Throughput vs workers', results, 'workers', 'workers (threads in the pool)'),
     scalingChart('chart-batch', 'Throughput vs batch size', results, 'batchSize', 'batch size (images per call)'),
@@ -180,7 +180,7 @@ export function buildCharts(report: BenchReport): ChartSpec[] {
     },
   });
 
-  const sizes = [...new Set(results.map((r) => r.imageSize))].sort((a, b) => a - b);
+  const sizes = [...new Set(results.map(sizeLabel))];
   const combos = [...new Set(results.map((r) => comboLabel(r, { size: true })))];
   charts.push({
     id: 'chart-sizes',
@@ -195,7 +195,7 @@ export function buildCharts(report: BenchReport): ChartSpec[] {
           backgroundColor: PALETTE[i % PALETTE.length],
           maxBarThickness: 48,
           data: combos.map(
-            (c) => results.find((r) => r.imageSize === s && comboLabel(r, { size: true }) === c)?.imagesPerSecond ?? null,
+            (c) => results.find((r) => sizeLabel(r) === s && comboLabel(r, { size: true }) === c)?.imagesPerSecond ?? null,
           ),
         })),
       },

@@ -8,12 +8,13 @@ import { sharedFloat32, type ViTModel } from '../model/weights.js';
 import { defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { withImageSize } from '../loaders/checkpoint.js';
+import type { ResolveOptions } from '../loaders/hub.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
 import { xorshiftFill } from '../util/random.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import { benchEnvironment } from './environment.js';
-import type { BenchReport, BenchResult } from './types.js';
+import type { BenchMeasured, BenchReport, BenchResult, BenchSettings } from './types.js';
 
 export interface BenchOptions {
   model: string;
@@ -24,7 +25,8 @@ export interface BenchOptions {
   precisions?: Precision[];
   workers: number[];
   batchSizes: number[];
-  imageSizes: number[];
+  /** [height, width] each. */
+  imageSizes: [number, number][];
   warmup: number;
   iterations?: number;
   duration?: number;
@@ -32,6 +34,8 @@ export interface BenchOptions {
   images?: string;
   /** GPU backends, end-to-end: decode-only workers feeding the GPU worker(s). */
   preprocessWorkers?: number;
+  /** Hub options (onResolve). */
+  hub?: ResolveOptions;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -57,8 +61,22 @@ async function imageList(dir: string): Promise<string[]> {
   return files;
 }
 
-async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
-  const model = withImageSize(base, [size, size]);
+/** The settings columns of a combination's row. */
+function settings(backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, [h, w]: [number, number], mode: BenchOptions['mode']): BenchSettings {
+  return {
+    backend: precision && (backend === 'cuda' || precision !== 'fp32') ? `${backend}-${precision}` : backend,
+    ...(precision ? { precision } : {}),
+    ...(gpus ? { gpus: gpus.length } : {}),
+    workers,
+    batchSize: batch,
+    imageSize: h,
+    ...(w !== h ? { imageWidth: w } : {}),
+    mode,
+  };
+}
+
+async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: [number, number], o: BenchOptions, images?: string[]): Promise<BenchMeasured> {
+  const model = withImageSize(base, size);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
   const pool = new InferencePool({ model, backend, workers: gpus ? Math.max(workers, gpus.length) : workers, preprocessWorkers, sessionOptions: { precision }, gpus });
   let peakRss = process.memoryUsage.rss();
@@ -106,14 +124,8 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);
     return {
-      backend: precision && (backend === 'cuda' || precision !== 'fp32') ? `${backend}-${precision}` : backend,
-      ...(precision ? { precision } : {}),
+      ...settings(backend, precision, gpus, workers, batch, size, o.mode),
       ...(deviceName ? { device: deviceName } : {}),
-      ...(gpus ? { gpus: gpus.length } : {}),
-      workers,
-      batchSize: batch,
-      imageSize: size,
-      mode: o.mode,
       imagesPerSecond: (latencies.length * batch) / seconds,
       latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,
@@ -152,7 +164,7 @@ async function gpuName(backends: BackendName[]): Promise<string | undefined> {
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (o.iterations === undefined && o.duration === undefined) throw new Error('bench: give --iterations or --duration');
   if (o.mode === 'end-to-end' && !o.images) throw new Error('bench: --mode end-to-end needs --images DIR');
-  const base = await openModel(o.model);
+  const base = await openModel(o.model, { hub: o.hub });
   const images = o.mode === 'end-to-end' ? await imageList(o.images!) : undefined;
   const environment = benchEnvironment(o.model, await gpuName(o.backends));
   const c = base.config;
@@ -161,11 +173,17 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   for (const backend of o.backends)
     for (const precision of isGpuBackend(backend) ? (o.precisions ?? [defaultPrecision(backend)]) : [undefined])
       for (const gpuSpec of isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
-        const gpus = gpuSpec ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
         for (const size of o.imageSizes)
           for (const batch of o.batchSizes)
             for (const workers of o.workers) {
-              const r = await runOne(base, backend, precision, gpus, workers, batch, size, o, images);
+              // A combination that fails is kept as a row with its error; the sweep goes on.
+              let r: BenchResult;
+              try {
+                const gpus = gpuSpec ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
+                r = await runOne(base, backend, precision, gpus, workers, batch, size, o, images);
+              } catch (e) {
+                r = { ...settings(backend, precision, undefined, workers, batch, size, o.mode), error: e instanceof Error ? e.message : String(e) };
+              }
               results.push(r);
               o.onResult?.(r);
             }

@@ -21,7 +21,8 @@ export interface BenchEnvironment {
   modelDims?: BenchModelDims;
 }
 
-export interface BenchResult {
+/** What a combination ran with. */
+export interface BenchSettings {
   /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
   backend: string;
   precision?: string;
@@ -31,14 +32,34 @@ export interface BenchResult {
   gpus?: number;
   workers: number;
   batchSize: number;
+  /** Image height (and width, unless `imageWidth` says otherwise). */
   imageSize: number;
+  /** Image width, when it differs from the height (--image-size HxW). */
+  imageWidth?: number;
   mode: 'model' | 'end-to-end';
+}
+
+/** A combination that ran. */
+export interface BenchMeasured extends BenchSettings {
+  error?: undefined;
   imagesPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number };
   peakRssMB: number;
   deviceMs?: { p50: number };
   iterations: number;
   images: number;
+}
+
+/** A combination that failed (a backend that cannot start, an error mid-run): the others are kept. */
+export interface BenchFailed extends BenchSettings {
+  error: string;
+}
+
+export type BenchResult = BenchMeasured | BenchFailed;
+
+/** The results that ran. */
+export function measured(results: readonly BenchResult[]): BenchMeasured[] {
+  return results.filter((r): r is BenchMeasured => r.error === undefined);
 }
 
 export interface BenchReport {

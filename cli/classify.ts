@@ -4,6 +4,7 @@
  * new work, waits for the batches in flight and writes what was done. Where records go, and --resume: sink.ts.
  */
 import cliProgress from 'cli-progress';
+import type { ResolveOptions } from '../loaders/hub.js';
 import type { PosEmbedResample } from '../model/config.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { outputWidth } from '../model/shapes.js';
@@ -14,6 +15,7 @@ import type { FileResult } from '../workers/protocol.js';
 import { walkInputs, type Input } from '../util/inputs.js';
 import { takeShard, type Shard } from '../util/shard.js';
 import { checkRunFits } from './limits.js';
+import { ProgressLine } from './progress.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
 import { recordKey } from './resume.js';
 import { OutputSink } from './sink.js';
@@ -40,6 +42,10 @@ export interface ClassifyOptions {
   progress?: boolean;
   /** Only this shard of the walk (util/shard.ts). */
   shard?: Shard;
+  /** Hub options (onResolve: say which endpoint a hub id is resolved on). */
+  hub?: ResolveOptions;
+  /** Messages for stderr (a symlink loop not followed). */
+  warn?: (s: string) => void;
 }
 
 export interface ClassifySummary {
@@ -58,7 +64,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   const model = await openModel(o.model, {
     imageSize: o.imageSize,
     posEmbedResample: o.posEmbed,
-    hub: { onProgress: showProgress ? downloadProgress() : undefined },
+    hub: { ...o.hub, onProgress: showProgress ? downloadProgress() : undefined },
   });
   checkRunFits(model.config, o.batchSize);
   const pool = new InferencePool({
@@ -73,18 +79,14 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
     if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143); // a second signal: stop now
     interrupted = sig;
-    process.stderr.write(`\nvit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
+    bar?.stop();
+    process.stderr.write(`vit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
   };
   const onSigint = () => onSignal('SIGINT');
   const onSigterm = () => onSignal('SIGTERM');
   let sink: OutputSink | undefined;
   const write = (s: string) => sink!.write(s);
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        { format: 'classify |{bar}| {value}/{total} images | {rate} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  let bar: ProgressLine | undefined;
 
   // Batches are made in input order on this thread, so results do not depend on the worker count.
   const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: FileResult[] }>>();
@@ -96,7 +98,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   let skipped = 0;
   let finished = 0;
 
-  const flush = async () => {
+  const flushReady = async () => {
     for (let b = done.get(nextToWrite); b; b = done.get(nextToWrite)) {
       done.delete(nextToWrite++);
       for (let i = 0; i < b.inputs.length; i++) {
@@ -106,12 +108,14 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
       }
     }
   };
+  // Records to the terminal the bar is on are written with the bar cleared and drawn again below them.
+  const flush = () => (bar && !o.output ? bar.around(flushReady) : flushReady());
   const settleOne = async () => {
     const r = await Promise.race(pending.values());
     pending.delete(r.seq);
     done.set(r.seq, r);
     finished += r.inputs.length;
-    bar?.update(finished, { rate: (finished / ((performance.now() - started) / 1000)).toFixed(1) });
+    bar?.update(finished);
     await flush();
   };
   const submit = (inputs: Input[]) => {
@@ -141,13 +145,14 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     if (head && (!recorded || recorded.empty)) await write(head);
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
-    if (bar) {
-      bar.start(0, 0, { rate: '0.0' });
-      countShard(o.paths, o.recursive, o.shard).then((n) => bar.setTotal(n - skipped), () => undefined);
+    if (showProgress) {
+      const b = (bar = new ProgressLine('classify'));
+      countShard(o.paths, o.recursive, o.shard).then((n) => b.setTotal(n - skipped), () => undefined);
     }
     const maxInFlight = Math.max(2, pool.concurrency * 2);
     let batch: Input[] = [];
-    for await (const input of takeShard(walkInputs(o.paths, o.recursive), o.shard)) {
+    const warn = (m: string) => (bar && o.warn ? bar.around(async () => o.warn!(m)) : o.warn?.(m));
+    for await (const input of takeShard(walkInputs(o.paths, o.recursive, { onLoop: (m) => void warn(m) }), o.shard)) {
       if (interrupted) break;
       if (recorded?.names.has(recordKey(o.format, input.display))) {
         skipped++;

@@ -122,3 +122,39 @@ export class OutputSink {
     if (this.error) throw this.failure();
   }
 }
+
+/**
+ * Write whole files (a matrix and its sidecars) by the same rules: each goes to a temporary file beside its
+ * target and all are renamed over their targets once every one is written; an existing non-regular file
+ * (/dev/full, a FIFO) is written directly. On any error the temporary files are removed, existing targets are
+ * left as they were, and an OutputError names the file.
+ */
+export async function writeFilesSafely(files: { path: string; data: Uint8Array[] }[]): Promise<void> {
+  const staged: { temp?: string; path: string }[] = [];
+  try {
+    for (const f of files) {
+      const st = await stat(f.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw new OutputError(`--output ${f.path}: ${e.message}`);
+      });
+      if (st?.isDirectory()) throw new OutputError(`--output ${f.path}: is a directory`);
+      const direct = st !== undefined && !st.isFile();
+      const temp = direct ? undefined : join(dirname(f.path), `.${basename(f.path)}.vit-${process.pid}.partial`);
+      const fh = await open(temp ?? f.path, direct ? 'w' : 'wx').catch((e: Error) => {
+        throw new OutputError(`--output ${f.path}: ${e.message}`);
+      });
+      staged.push({ temp, path: f.path });
+      try {
+        for (const d of f.data) await fh.write(d);
+      } catch (e) {
+        throw new OutputError(`${f.path}: write failed (${(e as Error).message}); nothing was replaced`);
+      } finally {
+        await fh.close();
+      }
+    }
+    for (const s of staged) if (s.temp) await rename(s.temp, s.path);
+  } catch (e) {
+    await Promise.all(staged.map((s) => (s.temp ? unlink(s.temp).catch(() => undefined) : undefined)));
+    throw e instanceof OutputError ? e : new OutputError(`--output: ${(e as Error).message}`);
+  }
+}

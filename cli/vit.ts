@@ -8,8 +8,9 @@ import { queueCommand } from './queue/command.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
- * Exit codes, the same for every subcommand: 0 all done; 1 some inputs failed (classify) or disagreed
- * (compare); 2 usage, set-up or output error; 130 / 143 interrupted by SIGINT / SIGTERM.
+ * Exit codes, the same for every subcommand: 0 all done (also when stdout's reader went away); 1 some inputs
+ * failed (classify, embed), disagreed (compare) or some combinations failed (bench); 2 usage, set-up or output
+ * error; 130 / 143 interrupted by SIGINT / SIGTERM.
  */
 export const EXIT = { ok: 0, someFailed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
 
@@ -20,6 +21,23 @@ for (const [sig, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] a
   });
 }
 
+// `vit ... | head -1`: once the reader has gone, there is nobody to tell; end quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(EXIT.ok);
+});
+
+/** Said on stderr before a hub id is looked up online. */
+const hub = { onResolve: (id: string, endpoint: string) => process.stderr.write(`vit: resolving ${id} on ${endpoint}\n`) };
+
+/** Inputs named on the command line must exist: checked before the model loads. */
+async function checkInputs(paths: string[]): Promise<void> {
+  const { missingPaths } = await import('../util/inputs.js');
+  const missing = await missingPaths(paths);
+  if (missing.length) throw new Error(`no such file or directory: ${missing.join(', ')}`);
+}
+
+const warn = (s: string) => process.stderr.write(`vit: ${s}\n`);
+
 const program = new Command();
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,8 +45,9 @@ program
   .name('vit')
   .version(version, '-V, --version', 'print the version')
   .description('Vision Transformer inference for Node.js: HF and timm ViT checkpoints, CPU and WebGPU backends')
-  .showHelpAfterError()
-  .exitOverride(); // inherited by the subcommands: usage errors reach the catch below and exit 2
+  .exitOverride() // inherited by the subcommands: usage errors reach the catch below and exit 2
+  // A usage error is one line, the reason, and a hint (set per command below), not the whole help.
+  .configureOutput({ outputError: (str, write) => write(`${str.trim().replace(/\s*\n\s*/g, ' ')}\n`) });
 
 /** A positive integer (counts and sizes); 0, negatives, fractions and values over `max` are refused up front. */
 function count(name: string, max?: { max: number; why: string }) {
@@ -84,11 +103,11 @@ program
 program
   .command('inspect')
   .description('print a checkpoint: format, config, tensor count, parameter count, dtypes')
-  .argument('<model>', 'checkpoint directory, safetensors file or hub id')
+  .argument('<model>', 'checkpoint directory, safetensors file, hub id or random:<arch>')
   .option('--json', 'machine-readable output')
   .action(async (model: string, o: { json?: boolean }) => {
     const { runInspect } = await import('./inspect.js');
-    await runInspect(model, Boolean(o.json));
+    await runInspect(model, Boolean(o.json), console.log, hub);
   });
 
 program
@@ -118,25 +137,83 @@ program
     }
   })
   .action(async (paths: string[], o) => {
+    await checkInputs(paths);
     const { runClassify } = await import('./classify.js');
-    const { parseImageSize } = await import('../loaders/index.js');
-    const imageSize = o.imageSize ? parseImageSize(o.imageSize) : undefined;
-    if (imageSize && Math.max(...imageSize) > MAX_IMAGE_SIDE) throw new Error(capWhy('--image-size', MAX_IMAGE_SIDE, 'longest side in pixels'));
     const s = await runClassify({
       ...o,
       paths,
       backend: o.backend as BackendName,
       precision: o.precision as Precision | undefined,
-      imageSize,
+      imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
+      hub,
+      warn,
     });
-    const rate = s.total / Math.max(s.seconds, 1e-9);
-    const skipped = s.skipped ? `, ${s.skipped} skipped (already in ${o.output})` : '';
-    console.error(
-      `vit: ${s.total - s.failed}/${s.total} classified, ${s.failed} failed${skipped}, ${s.seconds.toFixed(1)} s (${rate.toFixed(1)} img/s)${s.interrupted ? `, interrupted (${s.interrupted})` : ''}`,
-    );
-    process.exitCode = s.interrupted === 'SIGINT' ? EXIT.sigint : s.interrupted === 'SIGTERM' ? EXIT.sigterm : s.failed ? EXIT.someFailed : EXIT.ok;
+    summarize('classified', s, s.skipped ? `, ${s.skipped} skipped (already in ${o.output})` : '');
   });
+
+async function imageSizeOption(v: string | undefined): Promise<[number, number] | undefined> {
+  if (!v) return undefined;
+  const { parseImageSize } = await import('../loaders/index.js');
+  const size = parseImageSize(v);
+  if (Math.max(...size) > MAX_IMAGE_SIDE) throw new Error(capWhy('--image-size', MAX_IMAGE_SIDE, 'longest side in pixels'));
+  return size;
+}
+
+/** The summary line on stderr, and the exit code. */
+function summarize(verb: string, s: { total: number; failed: number; seconds: number; interrupted?: 'SIGINT' | 'SIGTERM' }, extra = ''): void {
+  const rate = s.total / Math.max(s.seconds, 1e-9);
+  console.error(
+    `vit: ${s.total - s.failed}/${s.total} ${verb}, ${s.failed} failed${extra}, ${s.seconds.toFixed(1)} s (${rate.toFixed(1)} img/s)${s.interrupted ? `, interrupted (${s.interrupted})` : ''}`,
+  );
+  process.exitCode = s.interrupted === 'SIGINT' ? EXIT.sigint : s.interrupted === 'SIGTERM' ? EXIT.sigterm : s.failed ? EXIT.someFailed : EXIT.ok;
+}
+
+program
+  .command('embed')
+  .description('feature vectors of images (files and directories): the class token or the mean of the patch tokens, one per input in input order')
+  .argument('<paths...>', 'image files and/or directories')
+  .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
+  .addOption(new Option('--pool <kind>', 'cls: the final-norm class token; mean: the mean of the final-norm patch tokens').choices(['cls', 'mean']).default('cls'))
+  .option('--normalize', 'scale each vector to unit L2 norm')
+  .addOption(backendOption())
+  .addOption(precisionOption())
+  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
+  .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
+  .option('--preprocess-workers <n>', 'GPU backends: decode-only CPU workers feeding the GPU worker(s)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
+  .option('--gpus <all|N|list>', 'GPU backends: spread over these devices, one GPU worker each')
+  .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
+  .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
+  .option('--no-recursive', 'do not descend into subdirectories')
+  .addOption(new Option('--format <fmt>', 'jsonl (default), or a float32 matrix: safetensors, npy (default: from the --output extension)').choices(['jsonl', 'safetensors', 'npy']))
+  .option('--output <file>', 'write here instead of stdout (FILE.safetensors / FILE.npy: a matrix; npy adds FILE.index.jsonl)')
+  .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
+  .action(async (paths: string[], o) => {
+    const { embedFormat, runEmbed } = await import('./embed.js');
+    embedFormat(o.format, o.output);
+    await checkInputs(paths);
+    const s = await runEmbed({
+      ...o,
+      paths,
+      normalize: Boolean(o.normalize),
+      backend: o.backend as BackendName,
+      precision: o.precision as Precision | undefined,
+      imageSize: await imageSizeOption(o.imageSize),
+      progress: o.progress === false ? false : undefined,
+      hub,
+      warn,
+    });
+    summarize('embedded', s);
+  });
+
+function sizeList(v: string): [number, number][] {
+  return v.split(',').map((x) => {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(x.trim());
+    const size = m ? [Number(m[1]), Number(m[2] ?? m[1])] as [number, number] : undefined;
+    if (!size || size.some((n) => n <= 0)) throw new InvalidArgumentError('--image-size takes sizes N or HxW (e.g. 224 or 224x320), comma-separated');
+    return size;
+  });
+}
 
 function numberList(name: string) {
   return (v: string) => {
@@ -154,7 +231,7 @@ program
   .option('--precision <list>', 'GPU backends: precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; default: each backend\'s own)', precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
-  .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
+  .option('--image-size <list>', 'image sizes, N or HxW, comma-separated (e.g. 224,224x320)', sizeList, [[224, 224]])
   .option('--warmup <n>', 'untimed batches per lane (worker x runs in flight) before timing', (v: string) => (v === '0' ? 0 : count('--warmup')(v)), 1)
   .option('--iterations <n>', 'timed batches per lane (one lane per CPU worker, two per GPU worker)', count('--iterations'))
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
@@ -167,7 +244,7 @@ program
   .option('--report <file.html>', 'also write a self-contained HTML report with charts')
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
-    const { formatCsv, formatJson, formatTable } = await import('../bench/format.js');
+    const { formatCsv, formatJson, formatTable, sizeLabel } = await import('../bench/format.js');
     const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
     for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
     const report = await runBench({
@@ -184,9 +261,11 @@ program
       mode: o.mode,
       images: o.images,
       preprocessWorkers: o.preprocessWorkers,
+      hub,
       onResult: (r) =>
         console.error(
-          `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
+          `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${sizeLabel(r)}px batch ${r.batchSize} workers ${r.workers}: ` +
+            (r.error !== undefined ? `FAILED: ${r.error}` : `${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`),
         ),
     });
     const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);
@@ -198,11 +277,20 @@ program
       await writeFile(o.report, renderHtmlReport(report));
       console.error(`bench: report written to ${o.report}`);
     }
+    const failed = report.results.filter((r) => r.error !== undefined).length;
+    if (failed) {
+      console.error(`bench: ${failed} of ${report.results.length} combinations failed (marked with their error)`);
+      process.exitCode = EXIT.someFailed;
+    }
   });
 
 program.addCommand(
   queueCommand({ count, backendOption, precisionOption, workersCap: WORKERS_CAP, batchCap: BATCH_CAP, exit: EXIT }),
 );
+
+// A usage error ends with the way to the command's help.
+for (const c of program.commands) c.showHelpAfterError(`see 'vit ${c.name()} --help'`);
+program.showHelpAfterError("see 'vit --help'");
 
 program.parseAsync().catch((e: Error) => {
   // Commander has printed its own message (usage error) or the help / version (exit code 0).

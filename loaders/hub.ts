@@ -11,6 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HubTimeoutError, timedFetch } from './hub-fetch.js';
+import { convertHint } from './safetensors/shards.js';
 import { downloadFileToCacheDir, HUB_URL, HubApiError, modelInfo, parseSafetensorsMetadata, type SafetensorsParseFromRepo } from '@huggingface/hub';
 
 export interface ResolveOptions {
@@ -20,6 +21,8 @@ export interface ResolveOptions {
   cacheDir?: string;
   hubUrl?: string;
   onProgress?: (p: { file: string; loaded: number; total?: number }) => void;
+  /** Called before the hub is asked about a model that is not in the cache. */
+  onResolve?: (id: string, endpoint: string) => void;
 }
 
 const CONFIG = 'config.json';
@@ -29,7 +32,7 @@ const INDEX = 'model.safetensors.index.json';
 const COMMIT_SHA = /^[0-9a-f]{40}$/;
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w.\/-]+)?$/;
 
-/** `org/name` or `org/name@revision` (syntax only; a local directory of that name wins in resolveModel). */
+/** `org/name` or `org/name@revision` (syntax only; resolveModel also requires that no local path says otherwise). */
 export function isHubId(spec: string): boolean {
   return HUB_ID.test(spec) && !spec.split(/[/@]/).includes('..');
 }
@@ -95,12 +98,19 @@ export async function fetchRemoteHeaders(spec: string, opts: ResolveOptions = {}
   });
 }
 
+/**
+ * Whether a spec that names no existing path is a hub id: it must have the hub-id shape (`org/name[@revision]`:
+ * no leading ./, ../, / or ~, exactly one slash before any @) and its `org` must not be an existing local path
+ * (`models/nope` beside a `models/` folder is a missing path, not a hub id).
+ */
+export function meansHub(spec: string): boolean {
+  return isHubId(spec) && !existsSync(spec.split('/')[0]!);
+}
+
 /** A spec served locally or from the cache (`path`), or the hub job to run online; offline and uncached throws. */
 function planResolve(spec: string, opts: ResolveOptions): { path: string } | { job: DownloadJob } {
   if (existsSync(spec)) return { path: checkLocalDir(spec) };
-  if (!isHubId(spec)) {
-    throw new Error(`Model '${spec}' is neither an existing directory nor a Hugging Face Hub id (org/name[@revision])`);
-  }
+  if (!meansHub(spec)) throw new Error(`no such directory or file: ${spec} (a model is a local path, a hub id org/name[@revision], or random:<arch>)`);
   const [repo, specRevision] = spec.split('@') as [string, string | undefined];
   if (specRevision && opts.revision && specRevision !== opts.revision) {
     throw new Error(`Model '${spec}': revision '${specRevision}' conflicts with the revision option '${opts.revision}'`);
@@ -117,11 +127,12 @@ function planResolve(spec: string, opts: ResolveOptions): { path: string } | { j
   }
   const hubUrl = (opts.hubUrl || process.env.HF_ENDPOINT || HUB_URL).replace(/\/+$/, '');
   const accessToken = opts.token ?? hfToken();
-  return { job: { repo, revision, cacheDir, storage, hubUrl, accessToken, onProgress: opts.onProgress } };
+  return { job: { spec, repo, revision, cacheDir, storage, hubUrl, accessToken, onProgress: opts.onProgress, onResolve: opts.onResolve } };
 }
 
 /** Run hub requests with the library's download chatter silenced and failures explained. */
 async function online<T>(job: DownloadJob, run: (job: DownloadJob) => Promise<T>): Promise<T> {
+  job.onResolve?.(job.spec, job.hubUrl);
   try {
     return await withoutLibraryChatter(() => run(job));
   } catch (e) {
@@ -158,7 +169,7 @@ function checkLocalDir(dir: string): string {
   }
   const names = readdirSync(dir);
   if (!names.includes(CONFIG) && !names.some((n) => n.endsWith('.safetensors'))) {
-    throw new Error(`Model directory ${dir} holds neither ${CONFIG} nor any .safetensors file`);
+    throw new Error(`Model directory ${dir} holds neither ${CONFIG} nor any .safetensors file${convertHint(names)}`);
   }
   return dir;
 }
@@ -195,6 +206,7 @@ function shardsOf(indexJson: string): string[] {
 }
 
 interface DownloadJob {
+  spec: string;
   repo: string;
   revision: string;
   cacheDir: string;
@@ -202,6 +214,7 @@ interface DownloadJob {
   hubUrl: string;
   accessToken?: string;
   onProgress?: ResolveOptions['onProgress'];
+  onResolve?: ResolveOptions['onResolve'];
 }
 
 /** Model info, the ref, and the config files in the cache; returns what the weights step needs. */
@@ -234,7 +247,7 @@ function weightsOf(job: DownloadJob, files: Set<string>): string {
   if (files.has(INDEX)) return INDEX;
   const others = [...files].filter((f) => /\.(bin|pth|pt|h5|msgpack|onnx)$/.test(f));
   throw new Error(`${job.repo}@${job.revision} has no ${SINGLE} nor ${INDEX}` +
-    (others.length ? ` (only ${others.join(', ')}; convert the weights to safetensors)` : ''));
+    (convertHint(files) || (others.length ? ` (only ${others.join(', ')}; convert the weights to safetensors)` : '')));
 }
 
 async function download(job: DownloadJob): Promise<string> {

@@ -14,6 +14,12 @@ export function isRandomSpec(spec: string): boolean {
 
 /** `random:vit-base-patch16-224` (or any timm name accepted by archSizes), optionally `random:<arch>:<numClasses>`. */
 export function randomModel(spec: string, seed = 0): ViTModel {
+  const config = randomConfig(spec);
+  return { config, weights: randomWeights(config, seed), source: spec };
+}
+
+/** The configuration of a `random:<arch>[:<numClasses>]` spec (no weights made). */
+export function randomConfig(spec: string): ViTConfig {
   const body = spec.replace(/^random:/, '');
   const [arch, classes] = body.split(':');
   const sizes = archSizes(arch ?? '');
@@ -47,5 +53,5 @@ export function randomModel(spec: string, seed = 0): ViTModel {
     },
     posEmbedResample: 'timm',
   };
-  return { config, weights: randomWeights(config, seed), source: spec };
+  return config;
 }

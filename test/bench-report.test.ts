@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { formatCsv, formatJson, formatTable } from '../bench/format.js';
 import { buildCharts, compareImageSizes, loadChartJsBundle, renderHtmlReport } from '../bench/report.js';
-import type { BenchReport, BenchResult } from '../bench/types.js';
+import { measured, type BenchMeasured as BenchResult, type BenchReport } from '../bench/types.js';
 
 function result(backend: string, imageSize: number, batchSize: number, workers: number, imagesPerSecond: number): BenchResult {
   const p50 = (1000 * batchSize * workers) / imagesPerSecond;
@@ -74,7 +74,7 @@ describe('text formats', () => {
     const header = rows[0];
     expect(new Set(rows.map((r) => r.length))).toEqual(new Set([header.length]));
     const col = (name: string) => header.indexOf(name);
-    report.results.forEach((r, i) => {
+    measured(report.results).forEach((r, i) => {
       const row = rows[i + 1];
       expect(row[col('model')]).toBe(report.environment.model);
       expect(row[col('backend')]).toBe(r.backend);
@@ -90,12 +90,12 @@ describe('text formats', () => {
     expect(lines.join('\n')).toContain(report.environment.cpu);
     const header = lines.find((l) => l.startsWith('backend'))!;
     expect(header).toContain('x vs 1 worker');
-    for (const r of report.results) {
+    for (const r of measured(report.results)) {
       const want = [r.backend, r.mode, String(r.imageSize), String(r.batchSize), String(r.workers)];
       const hits = lines.filter((l) => l.trim().split(/\s+/).slice(0, 5).join(' ') === want.join(' '));
       expect(hits, want.join(' ')).toHaveLength(1);
       if (r.backend === 'wasm') {
-        const base = report.results.find((b) => b.backend === 'wasm' && b.workers === 1 && b.imageSize === r.imageSize && b.batchSize === r.batchSize)!;
+        const base = measured(report.results).find((b) => b.backend === 'wasm' && b.workers === 1 && b.imageSize === r.imageSize && b.batchSize === r.batchSize)!;
         expect(hits[0]).toContain(`${(r.imagesPerSecond / base.imagesPerSecond).toFixed(2)}x`);
       }
     }
@@ -155,7 +155,7 @@ describe('HTML report', () => {
       const spec = charts.find((c) => c.id === id)!;
       const data = spec.config.data as { datasets: { data: (number | null)[] }[] };
       const points = data.datasets.flatMap((d) => d.data).filter((v) => v !== null);
-      expect(points.sort()).toEqual(report.results.map((r) => r.imagesPerSecond).sort());
+      expect(points.sort()).toEqual(measured(report.results).map((r) => r.imagesPerSecond).sort());
       expect(JSON.stringify(spec.config.options)).toContain('images/s');
     }
   });

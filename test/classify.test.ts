@@ -105,11 +105,11 @@ describe('faults', () => {
     expect(r.code).toBe(1);
   });
 
-  it('a missing file named on the command line is an error line, not a crash', async () => {
+  it('a missing file named on the command line is refused before the model loads (exit 2, no records)', async () => {
     const r = await classify([join(dir, 'chelsea.png'), join(dir, 'missing.jpg'), '--model', TINY, '--workers', '1']);
-    expect(r.lines).toHaveLength(2);
-    expect(r.lines[1]!.error).toMatch(/missing\.jpg/);
-    expect(r.code).toBe(1);
+    expect(r.lines).toHaveLength(0);
+    expect(r.stderr).toContain(`no such file or directory: ${join(dir, 'missing.jpg')}`);
+    expect(r.code).toBe(2);
   });
 
   it('exit code 0 when every input is classified; table and csv formats', async () => {

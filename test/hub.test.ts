@@ -259,7 +259,7 @@ describe('resolveModel with local directories', () => {
   it('rejects a directory without config.json or safetensors, a file, and a spec that is neither', async () => {
     await expect(resolveModel(tmp)).rejects.toThrow(`Model directory ${tmp} holds neither config.json nor any .safetensors file`);
     await expect(resolveModel(join(MODELS, 'hf-tiny', 'config.json'))).rejects.toThrow(/is neither a directory nor a \.safetensors/);
-    await expect(resolveModel('./no/such/dir')).rejects.toThrow(/neither an existing directory nor a Hugging Face Hub id/);
+    await expect(resolveModel('./no/such/dir')).rejects.toThrow('no such directory or file: ./no/such/dir');
   });
 });
 

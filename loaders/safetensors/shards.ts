@@ -39,8 +39,20 @@ export async function openCheckpointFiles(pathOrDir: string): Promise<Checkpoint
   if (entries.includes(SAFETENSORS_FILE)) return openCheckpointFiles(join(pathOrDir, SAFETENSORS_FILE));
   if (entries.includes(SAFETENSORS_INDEX_FILE)) return openIndex(join(pathOrDir, SAFETENSORS_INDEX_FILE));
   const others = entries.filter((e) => e.endsWith('.safetensors') || e.endsWith('.safetensors.index.json'));
-  const hint = others.length ? ` (found ${others.join(', ')}: pass the file itself)` : '';
+  const hint = others.length ? ` (found ${others.join(', ')}: pass the file itself)` : convertHint(entries);
   throw new SafetensorsError(pathOrDir, `no ${SAFETENSORS_FILE} or ${SAFETENSORS_INDEX_FILE} in this directory${hint}`);
+}
+
+/**
+ * For a checkpoint with only PyTorch pickles (pytorch_model.bin, *.pth, *.pt): how to convert it to safetensors
+ * (pickles are not read: loading one runs code). Empty when there are none.
+ */
+export function convertHint(names: Iterable<string>): string {
+  const pickles = [...names].filter((n) => /\.(bin|pth|pt)$/.test(n)).sort((a, b) => Number(b === 'pytorch_model.bin') - Number(a === 'pytorch_model.bin'));
+  if (!pickles.length) return '';
+  const f = pickles[0]!;
+  return ` (found ${pickles.join(', ')}: PyTorch pickles are not read; convert to safetensors in that directory with ` +
+    `python -c "from safetensors.torch import save_file; import torch; save_file(torch.load('${f}'), 'model.safetensors')")`;
 }
 
 async function openIndex(indexPath: string): Promise<CheckpointTensors> {

@@ -1,0 +1,333 @@
+/**
+ * `vit embed <paths...>`: one feature vector per image (the final-norm class token, or the mean of the patch
+ * tokens), by the rules of `vit classify`: input order whatever the worker count, an error record for every bad
+ * input, Ctrl-C finishes the batches in flight and writes them. Output, each with the run's provenance:
+ *
+ * - jsonl (stdout or --output FILE): a first line `{"provenance": {...}}`, then `{"file", "embedding"}` or
+ *   `{"file", "error"}` per input.
+ * - FILE.safetensors: tensor `embeddings` F32 [n, D] of the inputs that worked; `__metadata__` strings
+ *   `provenance`, `files` (the row order) and `errors` (JSON).
+ * - FILE.npy: float32 [n, D], and a sidecar FILE.index.jsonl: the provenance line, then per input in input order
+ *   `{"row", "file"}` or `{"file", "error"}`.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { endianness } from 'node:os';
+import type { PosEmbedResample } from '../model/config.js';
+import { gpuCount, parseGpus } from '../engine/gpus.js';
+import { defaultPrecision, type BackendName, type Precision } from '../engine/session.js';
+import { resolveModel, type ResolveOptions } from '../loaders/hub.js';
+import { openModel } from '../loaders/index.js';
+import { isRandomSpec } from '../loaders/random.js';
+import { openCheckpointFiles } from '../loaders/safetensors/shards.js';
+import { l2normalize } from '../pipeline/index.js';
+import type { ViTModel } from '../model/weights.js';
+import { countInputs, walkInputs, type Input } from '../util/inputs.js';
+import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
+import type { WorkerInput } from '../workers/protocol.js';
+import { checkRunFits } from './limits.js';
+import { ProgressLine } from './progress.js';
+import { OutputError, OutputSink, writeFilesSafely } from './sink.js';
+
+export type EmbedFormat = 'jsonl' | 'safetensors' | 'npy';
+
+export interface EmbedOptions {
+  paths: string[];
+  model: string;
+  backend: BackendName;
+  precision?: Precision;
+  workers?: number;
+  preprocessWorkers?: number;
+  gpus?: string;
+  batchSize: number;
+  imageSize?: [number, number];
+  posEmbed?: PosEmbedResample;
+  pool: 'cls' | 'mean';
+  normalize: boolean;
+  recursive: boolean;
+  /** Default: from the --output extension (.safetensors, .npy), else jsonl. */
+  format?: EmbedFormat;
+  output?: string;
+  progress?: boolean;
+  hub?: ResolveOptions;
+  /** Messages for stderr (a symlink loop not followed). */
+  warn?: (s: string) => void;
+}
+
+export interface EmbedSummary {
+  total: number;
+  failed: number;
+  interrupted?: 'SIGINT' | 'SIGTERM';
+  seconds: number;
+}
+
+/** The output format: --format, else the --output extension, else jsonl; a matrix needs a file. */
+export function embedFormat(format: EmbedFormat | undefined, output: string | undefined): EmbedFormat {
+  const f = format ?? (output?.endsWith('.safetensors') ? 'safetensors' : output?.endsWith('.npy') ? 'npy' : 'jsonl');
+  if (f !== 'jsonl' && output === undefined) throw new OutputError(`--format ${f} is binary: give --output FILE.${f}`);
+  return f;
+}
+
+/** What produced the vectors, written beside them. */
+export interface Provenance {
+  engine: string;
+  engineVersion: string;
+  model: string;
+  /** The hub commit of the snapshot used, for a hub id. */
+  revision?: string;
+  /** sha256 of each checkpoint file (absent for random:<arch>, whose weights the spec itself fixes). */
+  weightsSha256?: Record<string, string>;
+  architecture: string;
+  checkpointFormat: string;
+  pool: 'cls' | 'mean';
+  normalize: boolean;
+  dim: number;
+  preprocess: { mode: string; size: [number, number]; cropPct?: number; interpolation: string; rescale: number; mean: number[]; std: number[] };
+  backend: BackendName;
+  precision: Precision;
+  created: string;
+}
+
+async function sha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function provenance(o: EmbedOptions, model: ViTModel, resolved: string | undefined): Promise<Provenance> {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const c = model.config;
+  const p = c.preprocess;
+  let weightsSha256: Record<string, string> | undefined;
+  if (resolved) {
+    weightsSha256 = {};
+    for (const f of (await openCheckpointFiles(resolved)).files) weightsSha256[f.slice(f.lastIndexOf('/') + 1)] = await sha256(f);
+  }
+  const revision = resolved && resolved !== o.model ? /\/snapshots\/([0-9a-f]{40})(\/|$)/.exec(resolved)?.[1] : undefined;
+  return {
+    engine: pkg.name,
+    engineVersion: pkg.version,
+    model: o.model,
+    ...(revision ? { revision } : {}),
+    ...(weightsSha256 ? { weightsSha256 } : {}),
+    architecture: c.architecture,
+    checkpointFormat: c.format,
+    pool: o.pool,
+    normalize: o.normalize,
+    dim: c.hiddenSize,
+    preprocess: { mode: p.mode, size: p.size, ...(p.mode === 'resize-crop' ? { cropPct: p.cropPct } : {}), interpolation: p.interpolation, rescale: p.rescale, mean: p.mean, std: p.std },
+    backend: o.backend,
+    precision: o.precision ?? defaultPrecision(o.backend),
+    created: new Date().toISOString(),
+  };
+}
+
+type Outcome = { row: Float32Array } | { error: string };
+
+/**
+ * Feature rows of one batch; never rejects for a bad input. A batch whose worker dies is split in halves and
+ * retried, down to single files, so only an input that kills a worker by itself (twice) fails.
+ */
+async function outputs(pool: InferencePool, files: WorkerInput[]): Promise<Outcome[]> {
+  try {
+    return await pool.outputs(files);
+  } catch (e) {
+    if (files.length > 1) {
+      const mid = Math.ceil(files.length / 2);
+      const [a, b] = await Promise.all([outputs(pool, files.slice(0, mid)), outputs(pool, files.slice(mid))]);
+      return [...a, ...b];
+    }
+    try {
+      return await pool.outputs(files);
+    } catch (again) {
+      return [{ error: `worker failed twice on this file alone: ${again instanceof Error ? again.message : String(again)}` }];
+    }
+  }
+}
+
+/** A float32 matrix [rows, D] as rows are appended (doubling storage). */
+class Matrix {
+  rows = 0;
+  private data: Float32Array;
+  constructor(readonly dim: number) {
+    this.data = new Float32Array(dim * 64);
+  }
+  push(row: Float32Array): number {
+    if ((this.rows + 1) * this.dim > this.data.length) {
+      const next = new Float32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data.set(row, this.rows * this.dim);
+    return this.rows++;
+  }
+  bytes(): Uint8Array {
+    if (endianness() !== 'LE') throw new Error('embed: matrix files are written little-endian; this host is big-endian');
+    return new Uint8Array(this.data.buffer, 0, this.rows * this.dim * 4);
+  }
+}
+
+function safetensorsFile(m: Matrix, metadata: Record<string, string>): Uint8Array[] {
+  const header = { __metadata__: metadata, embeddings: { dtype: 'F32', shape: [m.rows, m.dim], data_offsets: [0, m.rows * m.dim * 4] } };
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8; // the data section stays 8-byte aligned
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return [len, json, m.bytes()];
+}
+
+/** NPY format 1.0: magic, version, header length, the dict padded with spaces to a multiple of 64, then data. */
+function npyFile(m: Matrix): Uint8Array[] {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${m.rows}, ${m.dim}), }`;
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  const head = Buffer.alloc(total, 0x20);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(total - 10, 8);
+  head.write(dict, 10, 'latin1');
+  head[total - 1] = 0x0a;
+  return [head, m.bytes()];
+}
+
+export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
+  const started = performance.now();
+  const format = embedFormat(o.format, o.output);
+  // A matrix is written at the end: its folder is checked now, before a long run.
+  if (format !== 'jsonl') {
+    const dir = await stat(dirname(o.output!)).catch((e: Error) => {
+      throw new OutputError(`--output ${o.output}: ${e.message}`);
+    });
+    if (!dir.isDirectory()) throw new OutputError(`--output ${o.output}: ${dirname(o.output!)} is not a directory`);
+  }
+  const showProgress = o.progress ?? Boolean(process.stderr.isTTY);
+  const resolved = isRandomSpec(o.model) ? undefined : await resolveModel(o.model, o.hub);
+  const model = await openModel(resolved ?? o.model, { imageSize: o.imageSize, posEmbedResample: o.posEmbed });
+  model.source = o.model;
+  checkRunFits(model.config, o.batchSize);
+  const prov = await provenance(o, model, resolved);
+  const pool = new InferencePool({
+    model,
+    backend: o.backend,
+    workers: o.workers,
+    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+    gpus: o.gpus ? parseGpus(o.gpus, await gpuCount(o.backend), o.backend) : undefined,
+    sessionOptions: { precision: o.precision, output: o.pool },
+  });
+
+  let interrupted: EmbedSummary['interrupted'];
+  let bar: ProgressLine | undefined;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    interrupted = sig;
+    bar?.stop();
+    process.stderr.write(`vit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
+  };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
+
+  let sink: OutputSink | undefined;
+  const matrix = new Matrix(model.config.hiddenSize);
+  const index: ({ row: number; file: string } | { file: string; error: string })[] = [];
+  const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: Outcome[] }>>();
+  const done = new Map<number, { inputs: Input[]; results: Outcome[] }>();
+  let nextToWrite = 0;
+  let seq = 0;
+  let total = 0;
+  let failed = 0;
+  let finished = 0;
+
+  const record = async (file: string, r: Outcome) => {
+    if ('error' in r) failed++;
+    const row = 'row' in r && o.normalize ? l2normalize(r.row) : 'row' in r ? r.row : undefined;
+    if (format === 'jsonl') {
+      await sink!.write(JSON.stringify(row ? { file, embedding: Array.from(row) } : { file, error: (r as { error: string }).error }));
+    } else {
+      index.push(row ? { row: matrix.push(row), file } : { file, error: (r as { error: string }).error });
+    }
+  };
+  const flushReady = async () => {
+    for (let b = done.get(nextToWrite); b; b = done.get(nextToWrite)) {
+      done.delete(nextToWrite++);
+      for (let i = 0; i < b.inputs.length; i++) await record(b.inputs[i]!.display, b.results[i]!);
+    }
+  };
+  const flush = () => (bar && format === 'jsonl' && !o.output ? bar.around(flushReady) : flushReady());
+  const settleOne = async () => {
+    const r = await Promise.race(pending.values());
+    pending.delete(r.seq);
+    done.set(r.seq, r);
+    finished += r.inputs.length;
+    bar?.update(finished);
+    await flush();
+  };
+  const submit = (inputs: Input[]) => {
+    const s = seq++;
+    total += inputs.length;
+    const work = inputs.every((i) => i.error !== undefined) ? Promise.resolve(inputs.map((i) => ({ error: i.error! }))) : outputs(pool, inputs.map((i) => i.path));
+    pending.set(s, work.then((results) => ({ seq: s, inputs, results })));
+  };
+  const warn = (s: string) => (bar && o.warn ? bar.around(async () => o.warn!(s)) : o.warn?.(s));
+
+  let completed = false;
+  try {
+    await pool.ready();
+    if (pool.device) process.stderr.write(`vit: ${pool.device}\n`);
+    if (format === 'jsonl') {
+      sink = (await OutputSink.open(o.output, { format: 'jsonl', rowsPerRecord: 1 })).sink;
+      await sink.write(JSON.stringify({ provenance: prov }));
+    }
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
+    if (showProgress) {
+      const b = (bar = new ProgressLine('embed'));
+      countInputs(o.paths, o.recursive).then((n) => b.setTotal(n), () => undefined);
+    }
+    const maxInFlight = Math.max(2, pool.concurrency * 2);
+    let batch: Input[] = [];
+    for await (const input of walkInputs(o.paths, o.recursive, { onLoop: (s) => void warn(s) })) {
+      if (interrupted) break;
+      if (input.error !== undefined) {
+        if (batch.length) submit(batch);
+        submit([input]);
+        batch = [];
+      } else {
+        batch.push(input);
+        if (batch.length === o.batchSize) {
+          submit(batch);
+          batch = [];
+        }
+      }
+      while (pending.size >= maxInFlight) await settleOne();
+    }
+    if (batch.length && !interrupted) submit(batch);
+    while (pending.size) await settleOne();
+    completed = true;
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    await pool.close();
+    await sink?.close(completed);
+  }
+  if (format === 'safetensors') {
+    const files = index.filter((x): x is { row: number; file: string } => 'row' in x).map((x) => x.file);
+    const errors = index.filter((x) => 'error' in x);
+    await writeFilesSafely([{ path: o.output!, data: safetensorsFile(matrix, { provenance: JSON.stringify(prov), files: JSON.stringify(files), errors: JSON.stringify(errors) }) }]);
+  } else if (format === 'npy') {
+    const lines = [JSON.stringify({ provenance: prov }), ...index.map((x) => JSON.stringify(x))].join('\n') + '\n';
+    await writeFilesSafely([
+      { path: o.output!, data: npyFile(matrix) },
+      { path: sidecarIndex(o.output!), data: [Buffer.from(lines, 'utf8')] },
+    ]);
+  }
+  return { total, failed, interrupted, seconds: (performance.now() - started) / 1000 };
+}
+
+/** FILE.npy -> FILE.index.jsonl */
+export function sidecarIndex(output: string): string {
+  return `${output.replace(/\.npy$/, '')}.index.jsonl`;
+}
