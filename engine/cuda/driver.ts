@@ -55,6 +55,7 @@ const DRIVER = {
   cuDeviceTotalMem: 'int cuDeviceTotalMem_v2(_Out_ size_t *bytes, int dev)',
   cuDevicePrimaryCtxRetain: 'int cuDevicePrimaryCtxRetain(_Out_ void **ctx, int dev)',
   cuDevicePrimaryCtxRelease: 'int cuDevicePrimaryCtxRelease_v2(int dev)',
+  cuDevicePrimaryCtxReset: 'int cuDevicePrimaryCtxReset_v2(int dev)',
   cuCtxSetCurrent: 'int cuCtxSetCurrent(void *ctx)',
   cuCtxSynchronize: 'int cuCtxSynchronize()',
   cuMemGetInfo: 'int cuMemGetInfo_v2(_Out_ size_t *free, _Out_ size_t *total)',

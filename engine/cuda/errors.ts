@@ -65,6 +65,8 @@ export function statusName(lib: CudaLibrary, code: number): string {
 }
 
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
+/** Kernel faults after which every call in the context fails (CUDA's "sticky" errors). */
+const STICKY = new Set([700, 701, 702, 714, 715, 716, 717, 718, 719]);
 export const CUDA_ERROR_NOT_READY = 600;
 export const CUBLAS_STATUS_ALLOC_FAILED = 3;
 
@@ -78,6 +80,11 @@ export class CudaError extends Error {
   ) {
     super(`${what ? `${what}: ` : ''}${call} failed with ${statusName(lib, code)}${hintFor(lib, code)}`);
     this.name = 'CudaError';
+  }
+
+  /** An error that leaves the context unusable (a kernel fault): the context must be reset. */
+  get sticky(): boolean {
+    return this.lib === 'driver' && STICKY.has(this.code);
   }
 
   /** Out of device memory, from the driver or from cuBLAS. */

@@ -181,12 +181,11 @@ export function planBytes(model: ViTModel, precision: CudaPrecision, batch: numb
   const T = batch * g.N;
   return (
     batch * g.C * g.H * g.W * 4 + // pixels
-    batch * g.np * Math.max(g.Kp, g.M) * a + // im2col patches, reused as the MLP hidden
+    Math.max(batch * g.np * g.Kp, T * g.M) * a + // im2col patches, reused as the MLP hidden
     batch * g.np * g.D * 4 + // patch embeddings
     T * g.D * 4 + // residual stream
     T * g.D * a * 2 + // LayerNorm output, attention output
     T * 3 * g.D * a + // qkv
-    T * g.M * a + // MLP hidden
     batch * (2 * g.D + outputWidth(model.config, output)) * 4 +
     (g.prefix > 1 || output === 'mean' ? T * g.D * 4 : 0) // final-norm tokens
   );
@@ -259,7 +258,8 @@ export class Plan {
     const act = actTypeOf(precision);
     const a = ELEM_BYTES[act];
     const compute: Compute = precision === 'tf32' ? 'tf32' : 'f32';
-    const patches = this.alloc(B * g.np * Math.max(g.Kp, g.M) * a, 'patches / MLP hidden');
+    // The MLP hidden [T, M] reuses the im2col buffer [B * np, Kp]: sized for the larger of the two.
+    const patches = this.alloc(Math.max(B * g.np * g.Kp, T * g.M) * a, 'patches / MLP hidden');
     const patchOut = this.alloc(B * g.np * g.D * 4, 'patch embeddings');
     const x = this.alloc(T * g.D * 4, 'residual stream');
     const h = this.alloc(T * g.D * a, 'LayerNorm output');

@@ -6,6 +6,7 @@ import type { ViTModel } from '../../model/weights.js';
 import { outputWidth, type ModelOutput } from '../../model/shapes.js';
 import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
+import { CudaError } from './errors.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
 
 /** Largest batch one plan holds; bigger runs are split. */
@@ -30,6 +31,8 @@ export class CudaSession implements InferenceSession {
   private readonly inFlight = new Set<Promise<unknown>>();
   private deviceMs: number | undefined;
   private disposed = false;
+  /** Set when a run hit a sticky CUDA error: the context is reset at dispose instead of freed piece by piece. */
+  private broken = false;
 
   constructor(readonly model: ViTModel, readonly state: DeviceState) {}
 
@@ -49,6 +52,7 @@ export class CudaSession implements InferenceSession {
   }
 
   async acquire(batch: number): Promise<Plan> {
+    if (this.broken) throw new Error('engine/cuda: an earlier CUDA fault left this session unusable; create a new one');
     let pool = this.pools.get(batch);
     if (!pool) this.pools.set(batch, (pool = { free: [], count: 0, waiters: [] }));
     const free = pool.free.pop();
@@ -62,6 +66,7 @@ export class CudaSession implements InferenceSession {
         return plan;
       } catch (e) {
         pool.count--;
+        if (e instanceof CudaError && e.sticky) this.broken = true;
         throw e;
       }
     }
@@ -104,6 +109,9 @@ export class CudaSession implements InferenceSession {
         this.makeCurrent();
         out.set(await plan.run(pixels.subarray(b0 * per, (b0 + n) * per)), b0 * width);
         ms += plan.lastDeviceMs ?? NaN;
+      } catch (e) {
+        if (e instanceof CudaError && e.sticky) this.broken = true;
+        throw e;
       } finally {
         this.release(plan);
       }
@@ -121,12 +129,20 @@ export class CudaSession implements InferenceSession {
     this.disposed = true;
     await Promise.all(this.inFlight);
     const { api } = this.state;
+    const ordinal = this.state.device.ordinal;
+    if (this.broken) {
+      // A faulted context cannot free piece by piece: resetting it releases everything it holds.
+      this.plans.length = 0;
+      api.cu.cuDevicePrimaryCtxRelease(ordinal);
+      api.cu.cuDevicePrimaryCtxReset(ordinal);
+      return;
+    }
     this.makeCurrent();
     for (const p of this.plans.splice(0)) p.destroy();
     this.pools.clear();
     for (const p of this.state.weights.all) api.free(p);
     api.cu.cuModuleUnload(this.state.kernels.module);
-    api.cu.cuDevicePrimaryCtxRelease(this.state.device.ordinal);
+    api.cu.cuDevicePrimaryCtxRelease(ordinal);
   }
 }
 
