@@ -7,6 +7,11 @@ import type { ViTModel } from '../model/weights.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
 
+/** Arithmetic a session runs in. fp32 everywhere; webgpu also fp16 (f16 storage, f32 accumulation). */
+export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
+
+export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
+
 export interface InferenceSession {
   readonly backend: BackendName;
   readonly model: ViTModel;
@@ -17,6 +22,8 @@ export interface InferenceSession {
   run(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
   lastDeviceMs?(): number | undefined;
+  /** What runs, for reports: backend, precision, kernel path and device. */
+  describe?(): string;
   dispose(): Promise<void>;
 }
 
@@ -25,6 +32,8 @@ export interface SessionOptions {
   threads?: number;
   /** webgpu: which adapter index, for machines with several GPUs. */
   gpuIndex?: number;
+  /** Default fp32. Backends refuse precisions they do not implement. */
+  precision?: Precision;
 }
 
 export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu'];

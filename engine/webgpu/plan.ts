@@ -2,13 +2,17 @@
  * The forward pass for one batch size, built once: activation buffers, bind groups, uniforms and the
  * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
  * around it when the device has them), copies the output to a staging buffer and maps it.
+ *
+ * fp16 plans keep the residual stream x, LayerNorm statistics, softmax and every accumulation in f32; the
+ * LayerNorm outputs, qkv, attention output, MLP hidden, patches and patch-GEMM output are f16. Their GEMMs
+ * run on subgroup matrices (`matrix`) or as SIMT with f16 loads.
  */
 import { modelShapes } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
-import type { GemmEpilogue } from './kernels/gemm.js';
-import { chooseGemmTile, type KernelCache } from './kernels/index.js';
+import type { GemmEpilogue, StorageType } from './kernels/gemm.js';
+import { chooseGemmTile, chooseSgmatTile, type KernelCache } from './kernels/index.js';
 import type { LinearBuffers, ModelBuffers } from './weights.js';
 
 interface Dispatch {
@@ -17,6 +21,15 @@ interface Dispatch {
   bindGroup: GPUBindGroup;
   grid: [number, number, number];
 }
+
+/** Which kernels a plan runs: fp32 SIMT, f16 SIMT, or f16 GEMMs on subgroup matrices. */
+export interface PlanPath {
+  precision: 'fp32' | 'fp16';
+  /** fp16 only: GEMMs on subgroup matrices with subgroups of SG invocations; `tile` forces one tile name. */
+  matrix?: { SG: number; tile?: string };
+}
+
+export const FP32_PATH: PlanPath = { precision: 'fp32' };
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 
@@ -48,6 +61,7 @@ export class Plan {
     readonly batch: number,
     readonly model: ViTModel,
     maxDispatches: number,
+    private readonly path: PlanPath,
   ) {
     const c = model.config;
     const [H, W] = c.imageSize;
@@ -89,10 +103,10 @@ export class Plan {
     this.dispatches.push({ label, pipeline, bindGroup, grid: [grid[0] ?? 1, grid[1] ?? 1, grid[2] ?? 1] });
   }
 
-  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number): Promise<Plan> {
+  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number, path: PlanPath = FP32_PATH): Promise<Plan> {
     const c = model.config;
     const layersDispatches = 7 * c.numLayers + 6; // upper bound on uniform slots
-    const plan = new Plan(ctx, batch, model, layersDispatches);
+    const plan = new Plan(ctx, batch, model, layersDispatches, path);
     try {
       await ctx.scoped(`building the plan for batch ${batch}`, async () => {
         await plan.record(kernels, weights);
@@ -113,24 +127,31 @@ export class Plan {
     const np = N - 1;
     const T = B * N;
     const f4 = 4;
+    const half = this.path.precision === 'fp16';
+    const at: StorageType = half ? 'f16' : 'f32'; // activations other than x
+    const ea = half ? 2 : 4;
 
     // Activations. patches (im2col output) lives in the MLP hidden buffer and the patch GEMM output in
     // the attention output buffer: both are dead by the time those are first written.
     const x = this.buf(T * D * f4, 'x');
-    const h = this.buf(T * D * f4, 'ln out');
-    const qkv = this.buf(T * 3 * D * f4, 'qkv');
-    const ao = this.buf(T * D * f4, 'attn out');
-    const hidBytes = T * mlp * f4;
-    const colBytes = B * np * Kp * f4;
+    const h = this.buf(T * D * ea, 'ln out');
+    const qkv = this.buf(T * 3 * D * ea, 'qkv');
+    const ao = this.buf(T * D * ea, 'attn out');
+    const hidBytes = T * mlp * ea;
+    const colBytes = B * np * Kp * ea;
     const hid = this.buf(Math.max(hidBytes, colBytes), 'mlp hidden');
     const cols: GPUBufferBinding = { buffer: hid, offset: 0, size: colBytes };
-    const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * f4 };
+    const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * ea };
     const headless = !wb.head;
-    const feat = headless ? this.output : this.buf(B * D * f4, 'cls features');
+    const featType: StorageType = headless ? 'f32' : at; // the head GEMM's A, or the output itself
+    const feat = headless ? this.output : this.buf(B * D * (featType === 'f16' ? 2 : 4), 'cls features');
 
-    const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue) => {
-      const tile = chooseGemmTile(M, lin.K, lin.N, this.ctx.device.limits.maxComputeWorkgroupStorageSize);
-      const k = await kernels.gemm(lin.K, lin.N, epi, tile);
+    const limit = this.ctx.device.limits.maxComputeWorkgroupStorageSize;
+    const matrix = this.path.matrix;
+    const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue, out: StorageType) => {
+      const k = matrix
+        ? await kernels.gemmSgmat(lin.K, lin.N, epi, matrix.tile ?? chooseSgmatTile(M, lin.K, lin.N, limit), out, matrix.SG)
+        : await kernels.gemm(lin.K, lin.N, epi, chooseGemmTile(M, lin.K, lin.N, limit), at, out);
       this.add(label, k.pipeline, [A, lin.w, lin.b, C, this.params([M, 0, 0, 0])], k.kernel.grid(M));
     };
     const elementwise = (count: number) => {
@@ -138,12 +159,13 @@ export class Plan {
       return { grid: [gx, gy], gx };
     };
 
-    const ln = await kernels.layerNorm(D, c.layerNormEps);
     const act: GemmEpilogue = c.hiddenAct === 'gelu_tanh' ? 'bias-gelu-tanh' : 'bias-gelu';
-    const [im2col, embed, attn] = await Promise.all([
-      kernels.im2col(c.numChannels, H, W, P),
-      kernels.embed(N, D),
-      kernels.attention(N, D, heads),
+    const [ln, lnFinal, im2col, embed, attn] = await Promise.all([
+      kernels.layerNorm(D, c.layerNormEps, at),
+      kernels.layerNorm(D, c.layerNormEps, featType),
+      kernels.im2col(c.numChannels, H, W, P, at),
+      kernels.embed(N, D, at),
+      kernels.attention(N, D, heads, at),
     ]);
 
     {
@@ -151,29 +173,29 @@ export class Plan {
       const { grid, gx } = elementwise(total);
       this.add('im2col', im2col.pipeline, [this.pixels, cols, this.params([total, gx, 0, 0])], grid);
     }
-    await gemm('patchEmbed', cols, wb.patch, pe, B * np, 'bias');
+    await gemm('patchEmbed', cols, wb.patch, pe, B * np, 'bias', at);
     {
       const total = (T * D) / 4;
       const { grid, gx } = elementwise(total);
       this.add('embed', embed.pipeline, [pe, wb.cls, wb.pos, x, this.params([total, gx, 0, 0])], grid);
     }
-    const lnRows = (label: string, src: GPUBuffer, g: GPUBuffer, b: GPUBuffer, dst: GPUBuffer, rows: number, inStride: number) => {
+    const lnRows = (label: string, src: GPUBuffer, g: GPUBuffer, b: GPUBuffer, dst: GPUBuffer, rows: number, inStride: number, k = ln) => {
       const [gx, gy] = grid2d(rows);
-      this.add(label, ln.pipeline, [src, g, b, dst, this.params([rows, inStride, D / 4, gx])], [gx, gy]);
+      this.add(label, k.pipeline, [src, g, b, dst, this.params([rows, inStride, D / 4, gx])], [gx, gy]);
     };
     for (let i = 0; i < wb.layers.length; i++) {
       const L = wb.layers[i]!;
       lnRows(`block ${i} norm1`, x, L.norm1.g, L.norm1.b, h, T, D / 4);
-      await gemm(`block ${i} qkv`, h, L.qkv, qkv, T, 'bias');
+      await gemm(`block ${i} qkv`, h, L.qkv, qkv, T, 'bias', at);
       this.add(`block ${i} attention`, attn.pipeline, [qkv, ao], attn.kernel.grid(B));
-      await gemm(`block ${i} proj`, ao, L.proj, x, T, 'bias-residual');
+      await gemm(`block ${i} proj`, ao, L.proj, x, T, 'bias-residual', 'f32');
       lnRows(`block ${i} norm2`, x, L.norm2.g, L.norm2.b, h, T, D / 4);
-      await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act);
-      await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual');
+      await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act, at);
+      await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual', 'f32');
     }
     // Final norm on the class token of each image only (row stride N*D), then the head.
-    lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);
-    if (wb.head) await gemm('head', feat, wb.head, this.output, B, 'bias');
+    lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4, lnFinal);
+    if (wb.head) await gemm('head', feat, wb.head, this.output, B, 'bias', 'f32');
   }
 
   /** One forward pass; `pixels` holds exactly batch images. */

@@ -17,14 +17,15 @@ export function grid2d(workgroups: number): [number, number] {
   return [x, Math.ceil(workgroups / x)];
 }
 
-export function im2colKernel(C: number, H: number, W: number, P: number): string {
+/** `output` f16 narrows the patches on store. */
+export function im2colKernel(C: number, H: number, W: number, P: number, output: 'f32' | 'f16' = 'f32'): string {
   const gh = Math.floor(H / P);
   const gw = Math.floor(W / P);
   const K = C * P * P;
-  return /* wgsl */ `
+  return /* wgsl */ `${output === 'f16' ? 'enable f16;' : ''}
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<${output}>;
 @group(0) @binding(2) var<uniform> P: Params;
 
 @compute @workgroup_size(${ELEMENTWISE_THREADS})
@@ -41,16 +42,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let r = col % ${P * P}u;
   let y = py * ${P}u + r / ${P}u;
   let x = px * ${P}u + r % ${P}u;
-  Y[e] = X[((b * ${C}u + c) * ${H}u + y) * ${W}u + x];
+  Y[e] = ${output === 'f16' ? 'f16(' : ''}X[((b * ${C}u + c) * ${H}u + y) * ${W}u + x]${output === 'f16' ? ')' : ''};
 }
 `;
 }
 
-export function embedKernel(N: number, D: number): string {
+/** `input` f16: the patch-GEMM output PE is f16 (x, cls and pos stay f32). */
+export function embedKernel(N: number, D: number, input: 'f32' | 'f16' = 'f32'): string {
   const D4 = D / 4;
-  return /* wgsl */ `
+  return /* wgsl */ `${input === 'f16' ? 'enable f16;' : ''}
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
-@group(0) @binding(0) var<storage, read> PE: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> PE: array<vec4<${input}>>;
 @group(0) @binding(1) var<storage, read> cls: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pos: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> X: array<vec4<f32>>;
@@ -68,7 +70,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   if (t == 0u) {
     v = cls[d];
   } else {
-    v = PE[(b * ${N - 1}u + t - 1u) * ${D4}u + d];
+    v = ${input === 'f16' ? 'vec4<f32>(' : ''}PE[(b * ${N - 1}u + t - 1u) * ${D4}u + d]${input === 'f16' ? ')' : ''};
   }
   X[e] = v + pos[t * ${D4}u + d];
 }
