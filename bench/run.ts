@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName } from '../engine/session.js';
+import { checkPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
@@ -17,6 +17,8 @@ import type { BenchReport, BenchResult } from './types.js';
 export interface BenchOptions {
   model: string;
   backends: BackendName[];
+  /** GPU backends run each; CPU backends run those they have. Unset: fp32, rows labelled by backend alone. */
+  precisions?: Precision[];
   workers: number[];
   batchSizes: number[];
   imageSizes: number[];
@@ -52,14 +54,14 @@ async function imageList(dir: string): Promise<string[]> {
   return files;
 }
 
-async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
+async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers, preprocessWorkers });
+  const pool = new InferencePool({ model, backend, workers, preprocessWorkers, sessionOptions: { precision } });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
-    await pool.ready();
+    const paths = await pool.ready();
     const pixels = o.mode === 'model' ? pixelBatch(model, batch) : undefined;
     let cursor = 0;
     const nextFiles = () => Array.from({ length: batch }, () => images![cursor++ % images!.length]!);
@@ -99,8 +101,11 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
     const seconds = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     device.sort((a, b) => a - b);
+    const gpu = isGpuBackend(backend);
     return {
-      backend,
+      backend: gpu && precision && o.precisions ? `${backend}-${precision}` : backend,
+      ...(gpu ? { precision: precision ?? 'fp32' } : {}),
+      ...(paths.length ? { path: paths.join('; ') } : {}),
       workers,
       batchSize: batch,
       imageSize: size,
@@ -140,13 +145,23 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const size of o.imageSizes)
-      for (const batch of o.batchSizes)
-        for (const workers of o.workers) {
-          const r = await runOne(base, backend, workers, batch, size, o, images);
-          results.push(r);
-          o.onResult?.(r);
+    for (const precision of o.precisions ?? [undefined]) {
+      if (precision) {
+        try {
+          checkPrecision(backend, precision);
+        } catch (e) {
+          console.error(`bench: skipped: ${(e as Error).message}`);
+          continue;
         }
+      }
+      for (const size of o.imageSizes)
+        for (const batch of o.batchSizes)
+          for (const workers of o.workers) {
+            const r = await runOne(base, backend, precision, workers, batch, size, o, images);
+            results.push(r);
+            o.onResult?.(r);
+          }
+    }
   return { environment, results };
 }
 

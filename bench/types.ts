@@ -22,7 +22,11 @@ export interface BenchEnvironment {
 }
 
 export interface BenchResult {
+  /** The backend, or `<backend>-<precision>` for GPU backends when precisions were asked for. */
   backend: string;
+  /** GPU backends: the precision asked for, and the session's describe() line (the kernel path that ran). */
+  precision?: string;
+  path?: string;
   workers: number;
   batchSize: number;
   imageSize: number;

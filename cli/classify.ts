@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../model/config.js';
-import type { BackendName } from '../engine/session.js';
+import type { BackendName, Precision } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
@@ -19,6 +19,7 @@ export interface ClassifyOptions {
   paths: string[];
   model: string;
   backend: BackendName;
+  precision?: Precision;
   workers?: number;
   preprocessWorkers?: number;
   batchSize: number;
@@ -64,6 +65,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+    sessionOptions: { precision: o.precision },
   });
   let interrupted = false;
   const onSigint = () => {
@@ -120,7 +122,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
 
   try {
     // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
-    await pool.ready();
+    for (const d of await pool.ready()) process.stderr.write(`vit: ${d}\n`);
     const head = header(o.format);
     if (head) await write(head);
     process.on('SIGINT', onSigint);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ALL_BACKENDS, type BackendName } from '../engine/session.js';
+import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
 
 const program = new Command();
 program
@@ -31,6 +31,9 @@ const backendOption = (dflt?: string) =>
     .choices(ALL_BACKENDS as string[])
     .default(dflt ?? 'wasm');
 
+const precisionOption = () =>
+  new Option('--precision <p>', 'arithmetic: fp32 (default, every backend) or fp16 (webgpu: f16 storage, f32 accumulation)').choices(ALL_PRECISIONS as string[]).default('fp32');
+
 program
   .command('compare')
   .description("run a model on a reference fixture's pixels and compare with the reference logits; exit 0 only if all agree")
@@ -41,9 +44,10 @@ program
   .option('--batch-size <n>', 'rows per forward pass (default: all)', count('--batch-size'))
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .addOption(backendOption())
+  .addOption(precisionOption())
   .action(async (o) => {
     const { runCompare } = await import('./compare.js');
-    const cmp = await runCompare({ ...o, backend: o.backend as BackendName });
+    const cmp = await runCompare({ ...o, backend: o.backend as BackendName, precision: o.precision as Precision });
     process.exitCode = cmp.pass ? 0 : 1;
   });
 
@@ -63,6 +67,7 @@ program
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(backendOption())
+  .addOption(precisionOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers'))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size'), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
@@ -80,6 +85,7 @@ program
       ...o,
       paths,
       backend: o.backend as BackendName,
+      precision: o.precision as Precision,
       imageSize: o.imageSize ? parseImageSize(o.imageSize) : undefined,
       progress: o.progress === false ? false : undefined,
     });
@@ -103,6 +109,7 @@ program
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
   .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu)', 'wasm')
+  .option('--precision <list>', 'precisions, comma-separated (fp32, fp16: webgpu); rows are then labelled <backend>-<precision>')
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
@@ -120,9 +127,12 @@ program
     const { formatCsv, formatJson, formatTable } = await import('../bench/format.js');
     const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
     for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const precisions = o.precision === undefined ? undefined : (String(o.precision).split(',').map((p) => p.trim()) as Precision[]);
+    for (const p of precisions ?? []) if (!ALL_PRECISIONS.includes(p)) throw new Error(`--precision: unknown precision "${p}" (${ALL_PRECISIONS.join(', ')})`);
     const report = await runBench({
       model: o.model,
       backends,
+      precisions,
       workers: o.workers,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,
@@ -134,7 +144,7 @@ program
       preprocessWorkers: o.preprocessWorkers,
       onResult: (r) =>
         console.error(
-          `bench: ${r.backend} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
+          `bench: ${r.backend} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms${r.path ? ` (${r.path})` : ''}`,
         ),
     });
     const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);

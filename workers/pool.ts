@@ -10,9 +10,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName } from '../engine/types.js';
+import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
+import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, ReadyReply, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 export interface PoolOptions {
@@ -25,6 +25,8 @@ export interface PoolOptions {
    * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
    */
   preprocessWorkers?: number;
+  /** Every worker's createSession options (precision, ...). */
+  sessionOptions?: SessionOptions;
 }
 
 /** dist/workers/worker.js, also when this module runs from TypeScript source (tests). */
@@ -78,14 +80,16 @@ export class InferencePool {
         // decode-only workers feeding it had their batches refused.)
         maxQueue: Infinity,
       });
-    this.pool = piscina({ model: options.model, backend: options.backend }, this.workers, this.inFlightPerWorker);
+    this.pool = piscina({ model: options.model, backend: options.backend, sessionOptions: options.sessionOptions }, this.workers, this.inFlightPerWorker);
     this.prepWorkers = isGpuBackend(options.backend) ? Math.max(0, options.preprocessWorkers ?? 0) : 0;
     if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }
 
-  /** Wait until every worker has built its session (so timings and errors start clean). */
-  async ready(): Promise<void> {
-    await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })));
+  /** Wait until every worker has built its session (so timings and errors start clean). Returns the sessions'
+   * distinct describe() lines (which kernel path runs). */
+  async ready(): Promise<string[]> {
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as ReadyReply[];
+    return [...new Set(replies.map((r) => r.describe).filter((d): d is string => d !== undefined))];
   }
 
   /** Batches to keep submitted so every worker is busy. */

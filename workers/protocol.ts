@@ -1,13 +1,21 @@
 /** Messages between the pool (main thread) and its workers. Plain data: structured-clone friendly. */
 import type { ViTModel } from '../model/weights.js';
 import type { TopEntry } from '../engine/postprocess.js';
-import type { BackendName } from '../engine/types.js';
+import type { BackendName, SessionOptions } from '../engine/types.js';
 
 export interface WorkerInit {
   /** Weights are views on SharedArrayBuffers: every worker maps the same memory. */
   model: ViTModel;
   /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
   backend: BackendName | 'none';
+  /** Passed to createSession (precision, ...). */
+  sessionOptions?: SessionOptions;
+}
+
+/** Reply to a 'ready' task: the session's describe() line, where it has one. */
+export interface ReadyReply {
+  ready: true;
+  describe?: string;
 }
 
 

@@ -7,13 +7,13 @@ import { preprocessImage } from '../engine/preprocess.js';
 import { createSession, type InferenceSession } from '../engine/session.js';
 import { outputWidth, pixelsPerImage } from '../model/shapes.js';
 import { sharedFloat32 } from '../model/weights.js';
-import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, PreprocessReply, PreprocessTask, WorkerInit } from './protocol.js';
+import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, PreprocessReply, PreprocessTask, ReadyReply, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 const init = workerData as WorkerInit;
 const { model } = init;
 const sessionReady: Promise<InferenceSession> =
-  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend);
+  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, init.sessionOptions);
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
 
@@ -63,8 +63,8 @@ async function forward(task: ForwardTask): Promise<ForwardReply> {
 export default async function run(task: ClassifyTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
   if (task.kind === 'classify') return classify(task);
   if (task.kind === 'preprocess') return preprocess(task);
-  if (init.backend === 'none') return { ready: true };
+  if (init.backend === 'none') return { ready: true } satisfies ReadyReply;
   if (task.kind === 'forward') return forward(task);
-  await sessionReady;
-  return { ready: true };
+  const session = await sessionReady;
+  return { ready: true, describe: session.describe?.() } satisfies ReadyReply;
 }
