@@ -72,6 +72,8 @@ export class GpuContext {
   readonly hasSubgroupMatrixFeature: boolean;
   /** The adapter's subgroup size when it is fixed (min = max), else undefined. */
   readonly subgroupSize: number | undefined;
+  /** The adapter's largest subgroup size, where it reports one. */
+  readonly maxSubgroupSize: number | undefined;
   /** Set once the device is lost; every later use throws. */
   lostReason: string | undefined;
   /** Uncaptured errors since the last check (validation/OOM outside an error scope). */
@@ -84,6 +86,7 @@ export class GpuContext {
     this.hasSubgroups = device.features.has('subgroups' as GPUFeatureName);
     this.hasF16 = device.features.has('shader-f16');
     const x = infoExt(info);
+    this.maxSubgroupSize = x.subgroupMaxSize;
     this.subgroupSize = x.subgroupMinSize && x.subgroupMinSize === x.subgroupMaxSize ? x.subgroupMinSize : undefined;
     const f16x16 = (x.subgroupMatrixConfigs ?? []).some(
       (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16,

@@ -12,7 +12,7 @@ import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
 import type { GemmEpilogue, StorageType } from './kernels/gemm.js';
-import { chooseGemmTile, chooseSgmatTile, type KernelCache } from './kernels/index.js';
+import { chooseGemmTile, chooseSgmatTile, sgmatLimits, type KernelCache } from './kernels/index.js';
 import type { LinearBuffers, ModelBuffers } from './weights.js';
 
 interface Dispatch {
@@ -150,7 +150,7 @@ export class Plan {
     const matrix = this.path.matrix;
     const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue, out: StorageType) => {
       const k = matrix
-        ? await kernels.gemmSgmat(lin.K, lin.N, epi, matrix.tile ?? chooseSgmatTile(M, lin.K, lin.N, limit), out, matrix.SG)
+        ? await kernels.gemmSgmat(lin.K, lin.N, epi, matrix.tile ?? chooseSgmatTile(M, lin.N, sgmatLimits(this.ctx, matrix.SG)), out, matrix.SG)
         : await kernels.gemm(lin.K, lin.N, epi, chooseGemmTile(M, lin.K, lin.N, limit), at, out);
       this.add(label, k.pipeline, [A, lin.w, lin.b, C, this.params([M, 0, 0, 0])], k.kernel.grid(M));
     };

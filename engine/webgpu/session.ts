@@ -13,8 +13,7 @@ import { modelShapes, pixelsPerImage } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
 import { createGpuContext, type GpuContext } from './device.js';
-import { sgmatKernel } from './kernels/gemm-sgmat.js';
-import { KernelCache, SGMAT_TILES } from './kernels/index.js';
+import { KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
 import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
 import { checkSgmatTile } from './selfcheck.js';
 import { uploadModel, type ModelBuffers } from './weights.js';
@@ -166,9 +165,9 @@ export interface WebGPUSessionOptions extends SessionOptions {
   f16Tile?: string;
 }
 
-/** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return. */
-function candidateTiles(forced: string | undefined): string[] {
-  return forced ? [forced] : ['128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'];
+/** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
+function candidateTiles(forced: string | undefined, lim: SgmatLimits): string[] {
+  return forced ? [forced] : ['128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'].filter((t) => sgmatUsable(t, lim));
 }
 
 /** The kernel path for the requested precision and what the device offers, with a one-line reason. */
@@ -187,9 +186,7 @@ async function choosePath(ctx: GpuContext, kernels: KernelCache, opts: WebGPUSes
   const path: PlanPath = { precision: 'fp16', matrix: { SG, tile: opts.f16Tile } };
   const what = `fp16 (subgroup-matrix f16->f32 16x16x16, subgroup ${SG}${opts.f16Tile ? `, tile ${opts.f16Tile}` : ''})`;
   if (opts.dawnBackend === 'null') return { path, what }; // nothing is computed there
-  const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
-  for (const tile of candidateTiles(opts.f16Tile)) {
-    if (sgmatKernel({ ...SGMAT_TILES[tile]!, K: 64, N: 64, epilogue: 'bias' }).workgroupBytes > limit) continue; // never chosen here
+  for (const tile of candidateTiles(opts.f16Tile, sgmatLimits(ctx, SG))) {
     const worst = await checkSgmatTile(ctx, kernels, tile, SG);
     if (!(worst <= 1)) {
       const why = `subgroup-matrix tile ${tile} failed its self-check (error ${worst.toPrecision(3)}x the bar)`;

@@ -59,19 +59,40 @@ export const SGMAT_TILES: Readonly<Record<string, SgmatConfig>> = {
 /** Subgroup-matrix workgroups wanted at least before a larger tile is used (one per SM on a 132-SM H100). */
 export const SGMAT_MIN_WORKGROUPS = 132;
 
+/** What a device allows a subgroup-matrix pipeline: workgroup memory, and a workgroup size that is a
+ * multiple of its largest subgroup size (Dawn's rule for shaders using subgroup matrices). */
+export interface SgmatLimits {
+  maxWorkgroupBytes: number;
+  maxSubgroupSize: number;
+  /** Subgroup size the kernels are generated for. */
+  SG: number;
+}
+
+export const UNLIMITED: SgmatLimits = { maxWorkgroupBytes: Infinity, maxSubgroupSize: 32, SG: 32 };
+
+export function sgmatLimits(ctx: GpuContext, SG: number): SgmatLimits {
+  return { maxWorkgroupBytes: ctx.device.limits.maxComputeWorkgroupStorageSize, maxSubgroupSize: ctx.maxSubgroupSize ?? SG, SG };
+}
+
+export function sgmatUsable(name: string, lim: SgmatLimits): boolean {
+  const k = sgmatKernel({ ...SGMAT_TILES[name]!, K: 64, N: 64, epilogue: 'bias', SG: lim.SG });
+  return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
+}
+
 /**
  * The subgroup-matrix tile for an M x N output: the largest of 128x128, 64x128 (N >= 1536), 64x64 whose grid
- * still has SGMAT_MIN_WORKGROUPS workgroups, else 32x64; only tiles within `maxWorkgroupBytes`. Provisional
- * until scripts/webgpu-f16-check.sh has timed every tile per shape on the GPU (NOTES.md, "f16").
+ * still has SGMAT_MIN_WORKGROUPS workgroups, else 32x64; only tiles the device can run (else the smallest it
+ * can). Provisional until scripts/webgpu-f16-check.sh has timed every tile per shape on the GPU (NOTES.md, "f16").
  */
-export function chooseSgmatTile(M: number, K: number, N: number, maxWorkgroupBytes = Infinity): string {
+export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMITED): string {
   const order = N >= 1536 ? ['128x128x32', '64x128x32', '64x64x32'] : ['128x128x32', '64x64x32'];
-  const fits = (name: string) => sgmatKernel({ ...SGMAT_TILES[name]!, K, N, epilogue: 'bias' }).workgroupBytes <= maxWorkgroupBytes;
   for (const name of order) {
     const t = SGMAT_TILES[name]!;
-    if (fits(name) && Math.ceil(M / t.BM) * Math.ceil(N / t.BN) >= SGMAT_MIN_WORKGROUPS) return name;
+    if (sgmatUsable(name, lim) && Math.ceil(M / t.BM) * Math.ceil(N / t.BN) >= SGMAT_MIN_WORKGROUPS) return name;
   }
-  return fits('32x64x32') ? '32x64x32' : '64x64x16';
+  const small = ['32x64x32', '64x64x16', '64x64x32'].find((n) => sgmatUsable(n, lim));
+  if (!small) throw new Error('engine/webgpu: no subgroup-matrix tile fits this device');
+  return small;
 }
 
 export class KernelCache {
