@@ -187,9 +187,14 @@ async function choosePath(ctx: GpuContext, kernels: KernelCache, opts: WebGPUSes
   const what = `fp16 (subgroup-matrix f16->f32 16x16x16, subgroup ${SG}${opts.f16Tile ? `, tile ${opts.f16Tile}` : ''})`;
   if (opts.dawnBackend === 'null') return { path, what }; // nothing is computed there
   for (const tile of candidateTiles(opts.f16Tile, sgmatLimits(ctx, SG))) {
-    const worst = await checkSgmatTile(ctx, kernels, tile, SG);
-    if (!(worst <= 1)) {
-      const why = `subgroup-matrix tile ${tile} failed its self-check (error ${worst.toPrecision(3)}x the bar)`;
+    let why: string | undefined;
+    try {
+      const worst = await checkSgmatTile(ctx, kernels, tile, SG);
+      if (!(worst <= 1)) why = `subgroup-matrix tile ${tile} failed its self-check (error ${worst.toPrecision(3)}x the bar)`;
+    } catch (e) {
+      why = `subgroup-matrix tile ${tile} did not run: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`;
+    }
+    if (why) {
       if (forced) throw new Error(`engine/webgpu: ${why}`);
       process.stderr.write(`engine/webgpu: ${why}; using the SIMT f16 path\n`);
       return { path: simt.path, what: `${simt.what.slice(0, -1)}; ${why})` };
