@@ -267,7 +267,7 @@ describe.skipIf(!!noF16)(`whole models at fp16 within the f16 bar (${BAR} + ${BA
     });
   }
   const DEIT = sharedModel(DEIT_TINY, 'real DeiT-tiny photos at fp16');
-  it.skipIf(!DEIT)(`real DeiT-tiny photos: within ${DEIT_BAR} + ${DEIT_BAR} |ref|, top-1 equal wherever the top-2 probability margin > 0.05', async () => {
+  it.skipIf(!DEIT)(`real DeiT-tiny photos: within ${DEIT_BAR} + ${DEIT_BAR} |ref|, top-1 equal wherever the top-2 probability margin > 0.05`, async () => {
     const fx = await readFixture(fixture('deit-tiny-photos.safetensors'));
     const m = await loadModel(DEIT!);
     const n = fx.pixels.shape[0]!;
