@@ -11,7 +11,7 @@
 export type { PreprocessConfig, ViTConfig } from './model/config.js';
 export type { ViTModel, ViTWeights, BlockWeights, Linear, LayerNormW, Tensor } from './model/weights.js';
 export { modelShapes, outputWidth, type ModelShapes } from './model/shapes.js';
-export { createSession, type BackendName, type InferenceSession, type SessionOptions } from './engine/session.js';
+export { createSession, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './engine/session.js';
 export { softmaxTopK, topK, type TopEntry } from './engine/postprocess.js';
 export { decodeImage, preprocessImage, preprocessDecoded } from './engine/preprocess.js';
 export { openModel, parseImageSize, type OpenModelOptions } from './loaders/index.js';
