@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
+import { checkPrecision, defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
@@ -20,7 +20,7 @@ export interface BenchOptions {
   backends: BackendName[];
   /** GPU backends: device sets (--gpus values), each a combination of its own. */
   gpus?: string[];
-  /** GPU backends that take a precision run once per entry (default: the backend's own). */
+  /** Each backend runs those of these it has (checkPrecision; the rest are skipped, said on stderr). Default: the backend's own. */
   precisions?: Precision[];
   workers: number[];
   batchSizes: number[];
@@ -159,7 +159,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const precision of isGpuBackend(backend) ? (o.precisions ?? [defaultPrecision(backend)]) : [undefined])
+    for (const precision of precisionsFor(backend, o.precisions))
       for (const gpuSpec of isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
         const gpus = gpuSpec ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
         for (const size of o.imageSizes)
@@ -171,5 +171,20 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
             }
       }
   return { environment, results };
+}
+
+/** The precisions `backend` runs: those asked for that it has (the others skipped with a line on stderr), else its own
+ * (undefined for CPU backends: rows unlabelled). */
+function precisionsFor(backend: BackendName, asked: Precision[] | undefined): (Precision | undefined)[] {
+  if (!asked) return isGpuBackend(backend) ? [defaultPrecision(backend)] : [undefined];
+  return asked.filter((p) => {
+    try {
+      checkPrecision(backend, p);
+      return true;
+    } catch (e) {
+      console.error(`bench: skipped: ${(e as Error).message}`);
+      return false;
+    }
+  });
 }
 

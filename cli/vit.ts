@@ -54,7 +54,7 @@ const backendOption = (dflt?: string) =>
     .default(dflt ?? 'wasm');
 
 const precisionOption = () =>
-  new Option('--precision <p>', 'GPU arithmetic: cuda takes fp32, tf32, bf16 (its default), fp16; webgpu and CPU backends fp32').choices(ALL_PRECISIONS as string[]);
+  new Option('--precision <p>', 'arithmetic (default: the backend\'s own): cuda fp32, tf32, bf16 (default), fp16; webgpu fp32 (default), fp16 (f16 storage, f32 accumulation); CPU backends fp32').choices(ALL_PRECISIONS as string[]);
 
 function precisionList(v: string): Precision[] {
   const ps = v.split(',').map((x) => x.trim());
@@ -142,7 +142,7 @@ program
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
   .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu, cuda)', 'wasm')
-  .option('--precision <list>', 'GPU backends: precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; default: each backend\'s own)', precisionList)
+  .option('--precision <list>', "precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; webgpu: fp32, fp16; default: each backend's own); a backend skips those it lacks", precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
@@ -177,7 +177,7 @@ program
       preprocessWorkers: o.preprocessWorkers,
       onResult: (r) =>
         console.error(
-          `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`,
+          `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${r.imageSize}px batch ${r.batchSize} workers ${r.workers}: ${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms${r.device ? ` (${r.device})` : ''}`,
         ),
     });
     const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);

@@ -10,7 +10,10 @@ export type { ModelOutput } from '../model/shapes.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'cuda';
 
-/** Numeric precision of a GPU backend: cuda takes all four, webgpu fp32. */
+/**
+ * Arithmetic a session runs in. fp32 everywhere; webgpu also fp16 (f16 storage, f32 accumulation);
+ * cuda all four. Which backend takes which: checkPrecision in engine/session.ts.
+ */
 export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
 export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 
@@ -26,7 +29,7 @@ export interface InferenceSession {
   run(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
   lastDeviceMs?(): number | undefined;
-  /** What runs where, in one line ("cuda bf16 on NVIDIA H100 ..."), for GPU backends. */
+  /** What runs where, in one line, for reports: backend, precision, kernel path and device ("cuda bf16 on NVIDIA H100 ..."). */
   describe?(): string;
   dispose(): Promise<void>;
 }
@@ -36,7 +39,7 @@ export interface SessionOptions {
   threads?: number;
   /** webgpu: which adapter index; cuda: which device ordinal. */
   gpuIndex?: number;
-  /** GPU backends: arithmetic precision (cuda: default bf16; webgpu: fp32 only). */
+  /** Default defaultPrecision(backend) (cuda bf16, the rest fp32). Backends refuse precisions they do not implement. */
   precision?: Precision;
   /** What run returns: 'logits' (default), or 'cls' / 'mean' features (see ModelOutput in model/shapes.ts). */
   output?: ModelOutput;

@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, WorkerInit, WorkerInput } from './protocol.js';
+import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 export interface PoolOptions {
@@ -91,9 +91,10 @@ export class InferencePool {
     if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }
 
-  /** Wait until every worker has built its session (so timings and errors start clean). */
+  /** Wait until every worker has built its session (so timings and errors start clean); `device` then holds
+   * the sessions' distinct describe() lines (which precision and kernel path run where). */
   async ready(): Promise<void> {
-    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as { device?: string }[];
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as ReadyReply[];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }

@@ -15,6 +15,12 @@ export interface WorkerInit {
   gpuSlot?: Int32Array;
 }
 
+/** Reply to a 'ready' task: the session's describe() line (backend, precision, kernel path, device), where it has one. */
+export interface ReadyReply {
+  ready: true;
+  device?: string;
+}
+
 
 /** One input's outcome; `error` says why it failed (the file is named by the caller). */
 export type FileResult = { top: TopEntry[]; error?: undefined } | { top?: undefined; error: string };
