@@ -5,7 +5,10 @@
  */
 import type { ViTModel } from '../model/weights.js';
 
-export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'onnx' | 'webgpu';
+
+/** Arithmetic of the onnx backend's transformer-block GEMMs (the other backends are fp32 only). */
+export type Precision = 'fp32' | 'int8';
 
 export interface InferenceSession {
   readonly backend: BackendName;
@@ -21,13 +24,15 @@ export interface InferenceSession {
 }
 
 export interface SessionOptions {
-  /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
+  /** wasm: threads for XNNPACK; onnx: onnxruntime intra-op threads (default 1: parallelism comes from the worker pool). */
   threads?: number;
+  /** onnx: 'int8' quantises the block GEMMs' weights (see engine/onnx/graph.ts); default fp32. */
+  precision?: Precision;
   /** webgpu: which adapter index, for machines with several GPUs. */
   gpuIndex?: number;
 }
 
-export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'onnx', 'webgpu'];
 
 export function isGpuBackend(b: BackendName): boolean {
   return b === 'webgpu';

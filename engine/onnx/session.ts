@@ -1,0 +1,50 @@
+/**
+ * InferenceSession on onnxruntime's CPU execution provider: the graph is built in memory from the loaded
+ * weights (graph.ts) and handed over as bytes; onnxruntime applies all its graph optimisations and prepacks
+ * the GEMM weights for MLAS. One intra-op thread by default: parallelism comes from the worker pool
+ * (NOTES.md has the measurement).
+ */
+import { modelShapes } from '../../model/shapes.js';
+import type { ViTModel } from '../../model/weights.js';
+import type { InferenceSession, SessionOptions } from '../types.js';
+import { buildOnnxModel, INPUT_NAME, OUTPUT_NAME } from './graph.js';
+import { loadOrt, type OrtInferenceSession, type OrtModule } from './runtime.js';
+
+class OnnxSession implements InferenceSession {
+  readonly backend = 'onnx' as const;
+  constructor(
+    readonly model: ViTModel,
+    private readonly ort: OrtModule,
+    private readonly session: OrtInferenceSession,
+  ) {}
+
+  async run(pixels: Float32Array, batch: number): Promise<Float32Array> {
+    const c = this.model.config;
+    const [h, w] = c.imageSize;
+    const expected = batch * c.numChannels * h * w;
+    if (pixels.length !== expected) {
+      throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
+    }
+    const input = new this.ort.Tensor('float32', pixels, [batch, c.numChannels, h, w]);
+    const out = (await this.session.run({ [INPUT_NAME]: input }))[OUTPUT_NAME]!;
+    const data = out.data as Float32Array;
+    if (data.length !== batch * modelShapes(c).out) throw new Error(`onnx: ${data.length} outputs for a batch of ${batch}`);
+    return data;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export async function createOnnxSession(model: ViTModel, opts: SessionOptions = {}): Promise<InferenceSession> {
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(buildOnnxModel(model, { precision: opts.precision ?? 'fp32' }), {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: opts.threads ?? 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  });
+  return new OnnxSession(model, ort, session);
+}
