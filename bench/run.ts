@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName } from '../engine/session.js';
+import { isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
@@ -27,6 +27,10 @@ export interface BenchOptions {
   images?: string;
   /** GPU backends, end-to-end: decode-only workers feeding the GPU worker(s). */
   preprocessWorkers?: number;
+  /** Threads per session (default 1). */
+  threads?: number;
+  /** onnx: fp32 (default) or int8. */
+  precision?: Precision;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -55,7 +59,8 @@ async function imageList(dir: string): Promise<string[]> {
 async function runOne(base: ViTModel, backend: BackendName, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers, preprocessWorkers });
+  const session = { threads: o.threads, precision: o.precision };
+  const pool = new InferencePool({ model, backend, workers, preprocessWorkers, session });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -105,6 +110,8 @@ async function runOne(base: ViTModel, backend: BackendName, workers: number, bat
       batchSize: batch,
       imageSize: size,
       mode: o.mode,
+      ...(o.threads && o.threads > 1 ? { threads: o.threads } : {}),
+      ...(o.precision && o.precision !== 'fp32' ? { precision: o.precision } : {}),
       imagesPerSecond: (latencies.length * batch) / seconds,
       latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,

@@ -27,6 +27,10 @@ export interface BenchResult {
   batchSize: number;
   imageSize: number;
   mode: 'model' | 'end-to-end';
+  /** Threads per session, when not 1 (wasm XNNPACK, onnx intra-op). */
+  threads?: number;
+  /** onnx precision, when not fp32. */
+  precision?: string;
   imagesPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number };
   peakRssMB: number;

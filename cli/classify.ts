@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import type { PosEmbedResample } from '../model/config.js';
-import type { BackendName } from '../engine/session.js';
+import type { BackendName, SessionOptions } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
@@ -19,6 +19,8 @@ export interface ClassifyOptions {
   paths: string[];
   model: string;
   backend: BackendName;
+  /** Threads per session, onnx precision. */
+  session?: SessionOptions;
   workers?: number;
   preprocessWorkers?: number;
   batchSize: number;
@@ -64,6 +66,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     backend: o.backend,
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
+    session: o.session,
   });
   let interrupted = false;
   const onSigint = () => {

@@ -1,7 +1,7 @@
 /** `vit compare`: our logits on a reference fixture's pixels against the reference implementation's logits. */
 import type { PosEmbedResample } from '../model/config.js';
 import { compareLogits, type Comparison } from '../engine/compare.js';
-import { createSession, type BackendName } from '../engine/session.js';
+import { createSession, type BackendName, type Precision } from '../engine/session.js';
 import { outputWidth } from '../model/shapes.js';
 import { readFixture } from '../loaders/fixture.js';
 import { openModel } from '../loaders/index.js';
@@ -12,6 +12,7 @@ export interface CompareOptions {
   atol: number;
   rtol: number;
   backend: BackendName;
+  precision?: Precision;
   posEmbed?: PosEmbedResample;
   batchSize?: number;
 }
@@ -25,7 +26,7 @@ export async function runCompare(o: CompareOptions, log: (s: string) => void = c
   if (width !== k) throw new Error(`${o.fixture}: fixture has ${k} logits per row, the model ${o.model} gives ${width}`);
   if (model.config.numChannels !== c) throw new Error(`${o.fixture}: fixture has ${c} channels, the model takes ${model.config.numChannels}`);
 
-  const session = await createSession(model, o.backend);
+  const session = await createSession(model, o.backend, { precision: o.precision });
   const out = new Float32Array(n * k);
   try {
     const bs = o.batchSize ?? n;
@@ -43,7 +44,7 @@ export async function runCompare(o: CompareOptions, log: (s: string) => void = c
   const name = (i: number) => (labels ? `${i} ${labels[i]}` : String(i));
   log(`model    ${o.model} (${model.config.format} ${model.config.architecture}, ${h}x${w}, position embedding: ${o.posEmbed ?? model.config.posEmbedResample})`);
   log(`fixture  ${o.fixture} (${n} rows x ${k} logits; reference: ${fx.source})`);
-  log(`backend  ${o.backend}   tolerance |a - r| <= ${o.atol} + ${o.rtol} * |r|`);
+  log(`backend  ${o.backend}${o.precision && o.precision !== 'fp32' ? ` (${o.precision})` : ''}   tolerance |a - r| <= ${o.atol} + ${o.rtol} * |r|`);
   for (const r of cmp.rows) {
     const file = fx.files?.[r.row] ? ` ${fx.files[r.row]}` : '';
     log(

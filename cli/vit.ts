@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ALL_BACKENDS, type BackendName } from '../engine/session.js';
+import { ALL_BACKENDS, type BackendName, type Precision } from '../engine/session.js';
 
 const program = new Command();
 program
@@ -26,10 +26,29 @@ function number(name: string) {
   };
 }
 
-const backendOption = (dflt?: string) =>
-  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU)')
-    .choices(ALL_BACKENDS as string[])
-    .default(dflt ?? 'wasm');
+const BACKENDS_HELP =
+  'onnx (CPU, onnxruntime-node; the default when it is installed), wasm (CPU, XNNPACK; the default otherwise), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU)';
+
+const backendOption = () => new Option('--backend <name>', BACKENDS_HELP).choices(ALL_BACKENDS as string[]);
+
+const precisionOption = () =>
+  new Option('--precision <p>', 'onnx backend: fp32, or int8 (block GEMM weights quantised per column, activations per tensor at run time)')
+    .choices(['fp32', 'int8'])
+    .default('fp32');
+
+const threadsOption = () => new Option('--threads <n>', 'threads per worker session (onnx intra-op, wasm XNNPACK)').argParser(count('--threads'));
+
+/**
+ * The backend a command runs: the one named, else the default CPU backend for what is installed. Fails
+ * here, in one line, when the backend's package is missing or the precision does not apply.
+ */
+async function resolveBackend(named: string | undefined, precision: Precision = 'fp32'): Promise<BackendName> {
+  const { defaultCpuBackend, checkBackend } = await import('../engine/session.js');
+  const backend = (named as BackendName | undefined) ?? (await defaultCpuBackend());
+  if (precision !== 'fp32' && backend !== 'onnx') throw new Error(`--precision ${precision} is only for --backend onnx`);
+  await checkBackend(backend);
+  return backend;
+}
 
 program
   .command('compare')
@@ -41,9 +60,10 @@ program
   .option('--batch-size <n>', 'rows per forward pass (default: all)', count('--batch-size'))
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
   .addOption(backendOption())
+  .addOption(precisionOption())
   .action(async (o) => {
     const { runCompare } = await import('./compare.js');
-    const cmp = await runCompare({ ...o, backend: o.backend as BackendName });
+    const cmp = await runCompare({ ...o, backend: await resolveBackend(o.backend, o.precision) });
     process.exitCode = cmp.pass ? 0 : 1;
   });
 
@@ -66,6 +86,8 @@ program
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for webgpu)', count('--workers'))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size'), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
+  .addOption(threadsOption())
+  .addOption(precisionOption())
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
@@ -79,7 +101,8 @@ program
     const s = await runClassify({
       ...o,
       paths,
-      backend: o.backend as BackendName,
+      backend: await resolveBackend(o.backend, o.precision),
+      session: { threads: o.threads, precision: o.precision as Precision },
       imageSize: o.imageSize ? parseImageSize(o.imageSize) : undefined,
       progress: o.progress === false ? false : undefined,
     });
@@ -102,7 +125,7 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu)', 'wasm')
+  .option('--backend <list>', `backends, comma-separated (${ALL_BACKENDS.join(', ')}; default: onnx when onnxruntime-node is installed, else wasm)`)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
@@ -111,6 +134,8 @@ program
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
+  .addOption(threadsOption())
+  .addOption(precisionOption())
   .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--output <file>', 'write the results here instead of stdout')
@@ -118,12 +143,16 @@ program
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
     const { formatCsv, formatJson, formatTable } = await import('../bench/format.js');
-    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
-    for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const backends = o.backend === undefined ? [undefined] : String(o.backend).split(',').map((b) => b.trim() as BackendName);
+    for (const b of backends) if (b !== undefined && !ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const resolved: BackendName[] = [];
+    for (const b of backends) resolved.push(await resolveBackend(b, o.precision));
     const report = await runBench({
       model: o.model,
-      backends,
+      backends: resolved,
       workers: o.workers,
+      threads: o.threads,
+      precision: o.precision as Precision,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,
       warmup: o.warmup,

@@ -1,7 +1,7 @@
 /** createSession: the backend for a name, loaded on demand. */
 import type { ViTModel } from '../model/weights.js';
 import type { BackendName, InferenceSession, SessionOptions } from './types.js';
-import { ortAvailable } from './onnx/runtime.js';
+import { loadOrt, ortAvailable } from './onnx/runtime.js';
 
 export { ALL_BACKENDS, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
@@ -17,6 +17,11 @@ export async function createSession(model: ViTModel, backend: BackendName, opts:
   }
   const { createTfjsSession } = await import('./tfjs/session.js');
   return createTfjsSession(model, backend, opts);
+}
+
+/** Fails with the one-line install hint when a backend's optional package is missing (onnx: onnxruntime-node). */
+export async function checkBackend(backend: BackendName): Promise<void> {
+  if (backend === 'onnx') await loadOrt();
 }
 
 /** The CPU backend to use when none is named: onnx where onnxruntime-node loads, else wasm. */

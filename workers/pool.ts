@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
-import { isGpuBackend, type BackendName } from '../engine/types.js';
+import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { outputWidth } from '../model/shapes.js';
 import type { ClassifyReply, FileResult, ForwardReply, PreprocessReply, WorkerInit } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
@@ -25,6 +25,8 @@ export interface PoolOptions {
    * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
    */
   preprocessWorkers?: number;
+  /** Threads per session (wasm XNNPACK, onnx intra-op; default 1) and the onnx precision. */
+  session?: SessionOptions;
 }
 
 /** dist/workers/worker.js, also when this module runs from TypeScript source (tests). */
@@ -78,7 +80,7 @@ export class InferencePool {
         // decode-only workers feeding it had their batches refused.)
         maxQueue: Infinity,
       });
-    this.pool = piscina({ model: options.model, backend: options.backend }, this.workers, this.inFlightPerWorker);
+    this.pool = piscina({ model: options.model, backend: options.backend, session: options.session }, this.workers, this.inFlightPerWorker);
     this.prepWorkers = isGpuBackend(options.backend) ? Math.max(0, options.preprocessWorkers ?? 0) : 0;
     if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }

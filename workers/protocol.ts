@@ -1,13 +1,15 @@
 /** Messages between the pool (main thread) and its workers. Plain data: structured-clone friendly. */
 import type { ViTModel } from '../model/weights.js';
 import type { TopEntry } from '../engine/postprocess.js';
-import type { BackendName } from '../engine/types.js';
+import type { BackendName, SessionOptions } from '../engine/types.js';
 
 export interface WorkerInit {
   /** Weights are views on SharedArrayBuffers: every worker maps the same memory. */
   model: ViTModel;
   /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
   backend: BackendName | 'none';
+  /** Per-session options (threads, precision). */
+  session?: SessionOptions;
 }
 
 

@@ -13,7 +13,7 @@ import { resultsFromSlots } from './scores.js';
 const init = workerData as WorkerInit;
 const { model } = init;
 const sessionReady: Promise<InferenceSession> =
-  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend);
+  init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, init.session);
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
 

@@ -19,6 +19,8 @@ export interface OrtSessionOptions {
   optimizedModelFilePath?: string;
   enableProfiling?: boolean;
   profileFilePrefix?: string;
+  /** 0 verbose .. 4 fatal. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   extra?: Record<string, unknown>;
 }
 export interface OrtInferenceSession {

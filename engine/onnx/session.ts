@@ -12,6 +12,7 @@ import { loadOrt, type OrtInferenceSession, type OrtModule } from './runtime.js'
 
 class OnnxSession implements InferenceSession {
   readonly backend = 'onnx' as const;
+  private staging?: Float32Array;
   constructor(
     readonly model: ViTModel,
     private readonly ort: OrtModule,
@@ -25,11 +26,19 @@ class OnnxSession implements InferenceSession {
     if (pixels.length !== expected) {
       throw new Error(`pixels: ${pixels.length} values, expected ${batch}x${c.numChannels}x${h}x${w} = ${expected}`);
     }
-    const input = new this.ort.Tensor('float32', pixels, [batch, c.numChannels, h, w]);
+    // onnxruntime-node refuses views on a SharedArrayBuffer (the pool's batches): those are copied once into
+    // a buffer kept for the next batch of the same size.
+    let data = pixels;
+    if (!(pixels.buffer instanceof ArrayBuffer)) {
+      if (this.staging?.length !== pixels.length) this.staging = new Float32Array(pixels.length);
+      this.staging.set(pixels);
+      data = this.staging;
+    }
+    const input = new this.ort.Tensor('float32', data, [batch, c.numChannels, h, w]);
     const out = (await this.session.run({ [INPUT_NAME]: input }))[OUTPUT_NAME]!;
-    const data = out.data as Float32Array;
-    if (data.length !== batch * modelShapes(c).out) throw new Error(`onnx: ${data.length} outputs for a batch of ${batch}`);
-    return data;
+    const logits = out.data as Float32Array;
+    if (logits.length !== batch * modelShapes(c).out) throw new Error(`onnx: ${logits.length} outputs for a batch of ${batch}`);
+    return logits;
   }
 
   async dispose(): Promise<void> {
@@ -45,6 +54,7 @@ export async function createOnnxSession(model: ViTModel, opts: SessionOptions = 
     intraOpNumThreads: opts.threads ?? 1,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    logSeverityLevel: 3,
   });
   return new OnnxSession(model, ort, session);
 }
