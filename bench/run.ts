@@ -32,6 +32,8 @@ export interface BenchOptions {
   images?: string;
   /** GPU backends, end-to-end: decode-only workers feeding the GPU worker(s). */
   preprocessWorkers?: number;
+  /** Threads per session (default 1). */
+  threads?: number;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -60,7 +62,14 @@ async function imageList(dir: string): Promise<string[]> {
 async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: number, o: BenchOptions, images?: string[]): Promise<BenchResult> {
   const model = withImageSize(base, [size, size]);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers: gpus ? Math.max(workers, gpus.length) : workers, preprocessWorkers, sessionOptions: { precision }, gpus });
+  const pool = new InferencePool({
+    model,
+    backend,
+    workers: gpus ? Math.max(workers, gpus.length) : workers,
+    preprocessWorkers,
+    sessionOptions: { precision, threads: o.threads },
+    gpus,
+  });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -114,6 +123,7 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
       batchSize: batch,
       imageSize: size,
       mode: o.mode,
+      ...(o.threads && o.threads > 1 ? { threads: o.threads } : {}),
       imagesPerSecond: (latencies.length * batch) / seconds,
       latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,

@@ -34,6 +34,8 @@ export interface BenchResult {
   batchSize: number;
   imageSize: number;
   mode: 'model' | 'end-to-end';
+  /** Threads per session, when not 1 (wasm XNNPACK, onnx intra-op). */
+  threads?: number;
   imagesPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number };
   peakRssMB: number;

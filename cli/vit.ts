@@ -48,13 +48,27 @@ function number(name: string) {
   };
 }
 
-const backendOption = (dflt?: string) =>
-  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)')
-    .choices(ALL_BACKENDS as string[])
-    .default(dflt ?? 'wasm');
+const BACKENDS_HELP =
+  'onnx (CPU, onnxruntime-node; the default when it is installed), wasm (CPU, XNNPACK; the default otherwise), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)';
+
+const backendOption = () => new Option('--backend <name>', BACKENDS_HELP).choices(ALL_BACKENDS as string[]);
+
+const threadsOption = () => new Option('--threads <n>', 'threads per worker session (onnx intra-op, wasm XNNPACK)').argParser(count('--threads'));
+
+/**
+ * The backend a command runs: the one named, else the default CPU backend for what is installed. Fails
+ * here, in one line, when the backend's package is missing (onnx) or it lacks the precision asked for.
+ */
+async function resolveBackend(named: string | undefined, precision?: Precision): Promise<BackendName> {
+  const { checkBackend, checkPrecision, defaultCpuBackend } = await import('../engine/session.js');
+  const backend = (named as BackendName | undefined) ?? (await defaultCpuBackend());
+  if (precision) checkPrecision(backend, precision);
+  await checkBackend(backend);
+  return backend;
+}
 
 const precisionOption = () =>
-  new Option('--precision <p>', 'arithmetic (default: the backend\'s own): cuda fp32, tf32, bf16 (default), fp16; webgpu fp32 (default), fp16 (f16 storage, f32 accumulation); CPU backends fp32').choices(ALL_PRECISIONS as string[]);
+  new Option('--precision <p>', 'arithmetic (default: the backend\'s own): cuda fp32, tf32, bf16 (default), fp16; webgpu fp32 (default), fp16 (f16 storage, f32 accumulation); onnx fp32 (default), int8 (block GEMM weights quantised per column, activations per tensor at run time); other CPU backends fp32').choices(ALL_PRECISIONS as string[]);
 
 function precisionList(v: string): Precision[] {
   const ps = v.split(',').map((x) => x.trim());
@@ -75,7 +89,7 @@ program
   .addOption(precisionOption())
   .action(async (o) => {
     const { runCompare } = await import('./compare.js');
-    const cmp = await runCompare({ ...o, backend: o.backend as BackendName, precision: o.precision as Precision | undefined });
+    const cmp = await runCompare({ ...o, backend: await resolveBackend(o.backend, o.precision), precision: o.precision as Precision | undefined });
     process.exitCode = cmp.pass ? 0 : 1;
   });
 
@@ -100,6 +114,7 @@ program
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
   .option('--gpus <all|N|list>', 'GPU backends: spread over these devices (all, a count, or ordinals like 0,2,3), one GPU worker each')
+  .addOption(threadsOption())
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
@@ -116,7 +131,7 @@ program
     const s = await runClassify({
       ...o,
       paths,
-      backend: o.backend as BackendName,
+      backend: await resolveBackend(o.backend, o.precision),
       precision: o.precision as Precision | undefined,
       imageSize,
       progress: o.progress === false ? false : undefined,
@@ -141,8 +156,8 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu, cuda)', 'wasm')
-  .option('--precision <list>', "precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; webgpu: fp32, fp16; default: each backend's own); a backend skips those it lacks", precisionList)
+  .option('--backend <list>', `backends, comma-separated (${ALL_BACKENDS.join(', ')}; default: onnx when onnxruntime-node is installed, else wasm)`)
+  .option('--precision <list>', "precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; webgpu: fp32, fp16; onnx: fp32, int8; default: each backend's own); a backend skips those it lacks", precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'square image sizes, comma-separated', numberList('--image-size'), [224])
@@ -151,6 +166,7 @@ program
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
+  .addOption(threadsOption())
   .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
   .option('--gpus <list>', 'GPU backends: device sets to compare, separated by ";" (each: all, a count, or ordinals like 0,1), e.g. "1;2;all"')
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
@@ -159,14 +175,17 @@ program
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
     const { formatCsv, formatJson, formatTable } = await import('../bench/format.js');
-    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
-    for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const backends = o.backend === undefined ? [undefined] : String(o.backend).split(',').map((b) => b.trim() as BackendName);
+    for (const b of backends) if (b !== undefined && !ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const resolved: BackendName[] = [];
+    for (const b of backends) resolved.push(await resolveBackend(b));
     const report = await runBench({
       model: o.model,
-      backends,
+      backends: resolved,
       precisions: o.precision,
       gpus: o.gpus ? String(o.gpus).split(';').map((x: string) => x.trim()) : undefined,
       workers: o.workers,
+      threads: o.threads,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,
       warmup: o.warmup,

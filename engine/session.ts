@@ -1,5 +1,6 @@
 /** createSession: the backend for a name, loaded on demand. */
 import type { ViTModel } from '../model/weights.js';
+import { loadOrt, ortAvailable } from './onnx/runtime.js';
 import { defaultPrecision, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
 export { ALL_BACKENDS, ALL_PRECISIONS, defaultPrecision, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
@@ -10,6 +11,7 @@ const PRECISIONS: Record<BackendName, readonly Precision[]> = {
   cpu: ['fp32'],
   tensorflow: ['fp32'],
   webgpu: ['fp32', 'fp16'],
+  onnx: ['fp32', 'int8'],
   cuda: ['fp32', 'tf32', 'bf16', 'fp16'],
 };
 
@@ -31,6 +33,10 @@ export async function createSession(model: ViTModel, backend: BackendName, opts:
     });
     return createWebGPUSession(model, opts);
   }
+  if (backend === 'onnx') {
+    const { createOnnxSession } = await import('./onnx/session.js');
+    return createOnnxSession(model, opts);
+  }
   const { createTfjsSession } = await import('./tfjs/session.js');
   return createTfjsSession(model, backend, opts);
 }
@@ -40,4 +46,14 @@ export function missingPackage(e: unknown, pkg: string, hint: string): Error {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(`'${pkg}'`)) return new Error(hint);
   return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Fails with the one-line install hint when a backend's optional package is missing (onnx: onnxruntime-node). */
+export async function checkBackend(backend: BackendName): Promise<void> {
+  if (backend === 'onnx') await loadOrt();
+}
+
+/** The CPU backend to use when none is named: onnx where onnxruntime-node loads, else wasm. */
+export async function defaultCpuBackend(): Promise<BackendName> {
+  return (await ortAvailable()) ? 'onnx' : 'wasm';
 }

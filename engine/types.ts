@@ -8,14 +8,15 @@ import type { ViTModel } from '../model/weights.js';
 
 export type { ModelOutput } from '../model/shapes.js';
 
-export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'cuda';
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'onnx' | 'webgpu' | 'cuda';
 
 /**
  * Arithmetic a session runs in. fp32 everywhere; webgpu also fp16 (f16 storage, f32 accumulation);
- * cuda all four. Which backend takes which: checkPrecision in engine/session.ts.
+ * cuda all four floating-point ones; onnx int8 (block GEMM weights quantised per column, activations per
+ * tensor at run time). Which backend takes which: checkPrecision in engine/session.ts.
  */
-export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
-export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
+export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16' | 'int8';
+export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16', 'int8'];
 
 export interface InferenceSession {
   readonly backend: BackendName;
@@ -35,7 +36,7 @@ export interface InferenceSession {
 }
 
 export interface SessionOptions {
-  /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
+  /** wasm: threads for XNNPACK; onnx: onnxruntime intra-op threads (default 1: parallelism comes from the worker pool). */
   threads?: number;
   /** webgpu: which adapter index; cuda: which device ordinal. */
   gpuIndex?: number;
@@ -45,7 +46,7 @@ export interface SessionOptions {
   output?: ModelOutput;
 }
 
-export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'cuda'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'onnx', 'webgpu', 'cuda'];
 
 /** The precision a backend runs when none is asked for (cuda: bf16, measured to keep every clear top-1). */
 export function defaultPrecision(b: BackendName): Precision {

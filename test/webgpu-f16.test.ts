@@ -34,6 +34,7 @@ import { loadModel } from '../loaders/checkpoint.js';
 import { readFixture } from '../loaders/fixture.js';
 import { attention64, forward64, layerNorm64, linear64, type Act } from '../model/reference.js';
 import { randomArray } from '../util/random.js';
+import { featureModels, GEMM_CASES, layerNormCases } from './helpers/kernel-cases.js';
 import { DEIT_TINY, fixture, MODELS, sharedModel } from './helpers/paths.js';
 
 /** An adapter with shader-f16 on the f16 instance, or why not. */
@@ -176,15 +177,9 @@ describe.skipIf(!!noF16)('SIMT f16 kernels vs float64 on the same f16 inputs', (
   const limit = () => ctx.device.limits.maxComputeWorkgroupStorageSize;
 
   // f32 output (the residual stream): only f32 accumulation error. f16 output: plus one f16 rounding (2^-11 relative).
-  const cases: { M: number; K: number; N: number; epi: GemmEpilogue }[] = [
-    { M: 67, K: 96, N: 100, epi: 'bias-gelu-tanh' },
-    { M: 131, K: 52, N: 36, epi: 'bias-residual' },
-    { M: 5, K: 192, N: 200, epi: 'bias-gelu' },
-    { M: 40, K: 64, N: 10, epi: 'bias' },
-  ];
   for (const tile of GEMM_TILES) {
     it(`GEMM ${gemmConfigKey(tile)} f16 -> f16 / f32: every epilogue`, async () => {
-      for (const c of cases) {
+      for (const c of GEMM_CASES) {
         const output = c.epi === 'bias-residual' ? 'f32' : 'f16';
         const k = gemmKernel({ K: c.K, N: c.N, epilogue: c.epi, ...tile, input: 'f16', output });
         if (k.workgroupBytes > limit()) continue; // chooseGemmTile never picks it on this device
@@ -202,12 +197,7 @@ describe.skipIf(!!noF16)('SIMT f16 kernels vs float64 on the same f16 inputs', (
   }
 
   it('LayerNorm f32 -> f16, dense and strided rows', async () => {
-    for (const c of [{ rows: 37, D: 96, eps: 1e-12, stride: 1 }, { rows: 3, D: 192, eps: 1e-6, stride: 5 }]) {
-      const x = randomArray(c.rows * c.stride * c.D, 99 + c.D, 2).map((v) => v + 3);
-      const g = randomArray(c.D, 3, 0.3).map((v) => v + 1);
-      const b = randomArray(c.D, 4, 0.2);
-      const rows = new Float32Array(c.rows * c.D);
-      for (let r = 0; r < c.rows; r++) rows.set(x.subarray(r * c.stride * c.D, (r * c.stride + 1) * c.D), r * c.D);
+    for (const { x, g, b, selected: rows, ...c } of layerNormCases()) {
       const k = layerNormKernel(c.D, c.eps, 'f16');
       const got = await dispatch(ctx, k.code, [x, padTo4(g), padTo4(b)], { n: c.rows * c.D, f16: true }, [c.rows, 1], [c.rows, (c.stride * c.D) / 4, c.D / 4, c.rows]);
       expectClose(got, layerNorm64(rows, g, b, c.rows, c.D, c.eps), 1e-4, 1e-3);
@@ -294,12 +284,7 @@ describe.skipIf(!!noF16)(`whole models at fp16 within the f16 bar (${BAR} + ${BA
 /** fp16 with feature outputs and distilled DeiT (prefix tokens, pooled rows, two heads): null backend for both f16
  * paths, numbers against the float64 forward within the f16 bar where an adapter has shader-f16. */
 describe('fp16 feature outputs and distilled DeiT', () => {
-  const models = [
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24] }, 1),
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24], distilled: true }, 2),
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 0, P: 8, size: [16, 16], distilled: true }, 3),
-  ];
-  for (const [i, model] of models.entries()) {
+  for (const [i, model] of featureModels().entries()) {
     const [h, w] = model.config.imageSize;
     for (const output of ['logits', 'cls', 'mean'] as const) {
       const label = `model ${i} (${model.config.distilled ? 'distilled' : 'plain'}, ${model.config.numClasses} classes): ${output}`;

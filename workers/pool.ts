@@ -25,7 +25,7 @@ export interface PoolOptions {
    * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
    */
   preprocessWorkers?: number;
-  /** Passed to every worker's createSession (precision, device). */
+  /** Passed to every worker's createSession (precision, threads, output, device). */
   sessionOptions?: SessionOptions;
   /** GPU backends: device ordinals to spread over, one worker per device by default (batches go to whichever is free). */
   gpus?: number[];

@@ -8,7 +8,7 @@ export interface WorkerInit {
   model: ViTModel;
   /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
   backend: BackendName | 'none';
-  /** Passed to createSession (precision, device). */
+  /** Passed to createSession (precision, threads, output, device). */
   sessionOptions?: SessionOptions;
   /** GPU backends on several devices: each worker takes the next ordinal of `gpus` (slot[0] counts takers). */
   gpus?: number[];
