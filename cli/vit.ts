@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
+import { shutdown } from '../util/shutdown.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -11,10 +12,17 @@ import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js'
  */
 export const EXIT = { ok: 0, someFailed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
 
-// A signal nobody else handles (classify handles its own, to finish the batches in flight) ends the run at once.
+// A signal nobody else handles (classify handles its own, to finish the batches in flight) ends the run: the
+// worker pools close first and no new one starts (util/shutdown.ts; running batches finish, at most 10 s), since
+// a native backend (onnxruntime, Dawn) torn down mid-run aborts the process. A second signal ends it at once.
+let ending = false;
 for (const [sig, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
   process.on(sig, () => {
-    if (process.listenerCount(sig) === 1) process.exit(code);
+    if (process.listenerCount(sig) !== 1) return;
+    if (ending) process.exit(code);
+    ending = true;
+    setTimeout(() => process.exit(code), 10_000).unref();
+    void shutdown().finally(() => process.exit(code));
   });
 }
 
@@ -213,6 +221,7 @@ program
 program.parseAsync().catch((e: Error) => {
   // Commander has printed its own message (usage error) or the help / version (exit code 0).
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  if (ending) return; // a signal is ending the run (its pools closing fail what was queued): it sets the exit code
   console.error(`vit: ${e.message}`);
   process.exit(EXIT.usage);
 });
