@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { cpus, release, totalmem, type } from 'node:os';
 import type { BenchEnvironment } from './types.js';
 
-const PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu', 'webgpu', 'koffi', 'piscina', 'sharp'];
+const PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu', 'onnxruntime-node', 'webgpu', 'koffi', 'piscina', 'sharp'];
 
 function packageVersion(name: string): string | undefined {
   const require = createRequire(import.meta.url);

@@ -7,16 +7,22 @@ export function sizeLabel(r: BenchResult): string {
   return r.imageWidth === undefined ? String(r.imageSize) : `${r.imageSize}x${r.imageWidth}`;
 }
 
+/** The backend (its label carries a non-default precision) with its other session settings: `onnx`, `onnx-int8`,
+ * `onnx 2 threads`, `cuda-bf16 on 2 GPUs`. */
+export function backendLabel(r: BenchResult): string {
+  return [r.backend, r.gpus ? `on ${r.gpus} GPUs` : undefined, r.threads ? `${r.threads} threads` : undefined].filter(Boolean).join(' ');
+}
+
 /** Settings other than the worker count: results sharing this key form one worker-scaling series. */
 function scalingKey(r: BenchResult): string {
-  return `${r.backend}\u0000${r.gpus ?? ''}\u0000${r.mode}\u0000${sizeLabel(r)}\u0000${r.batchSize}`;
+  return `${backendLabel(r)}\u0000${r.mode}\u0000${sizeLabel(r)}\u0000${r.batchSize}`;
 }
 
 /** Results ordered by backend, mode, image size, batch size, workers (a stable copy). */
 export function sortResults(results: readonly BenchResult[]): BenchResult[] {
   return [...results].sort(
     (a, b) =>
-      a.backend.localeCompare(b.backend) ||
+      backendLabel(a).localeCompare(backendLabel(b)) ||
       a.mode.localeCompare(b.mode) ||
       a.imageSize - b.imageSize ||
       (a.imageWidth ?? a.imageSize) - (b.imageWidth ?? b.imageSize) ||
@@ -84,7 +90,7 @@ export interface TableColumn {
 export function tableColumns(results: readonly BenchResult[]): TableColumn[] {
   const speedUp = speedUpVsOneWorker(results);
   const cols: TableColumn[] = [
-    { header: 'backend', numeric: false, cell: (r) => (r.gpus ? `${r.backend} on ${r.gpus} GPUs` : r.backend) },
+    { header: 'backend', numeric: false, cell: backendLabel },
     { header: 'mode', numeric: false, cell: (r) => r.mode },
     { header: 'image', numeric: true, cell: (r) => sizeLabel(r) },
     { header: 'batch', numeric: true, cell: (r) => String(r.batchSize) },

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { environmentRows, fmtNum, sizeLabel, sortResults, tableColumns } from './format.js';
+import { backendLabel, environmentRows, fmtNum, sizeLabel, sortResults, tableColumns } from './format.js';
 import { measured, type BenchMeasured, type BenchReport, type BenchResult } from './types.js';
 
 /** The Chart.js UMD bundle. chart.js's `exports` map hides dist/, so resolve the package entry and step over. */
@@ -69,7 +69,7 @@ export interface SizeComparison {
 const MODE_SHORT: Record<BenchResult['mode'], string> = { model: 'model', 'end-to-end': 'e2e' };
 
 function comboLabel(r: BenchResult, omit: { size?: boolean } = {}): string {
-  const parts = [r.backend, MODE_SHORT[r.mode]];
+  const parts = [backendLabel(r), MODE_SHORT[r.mode]];
   if (!omit.size) parts.push(`${sizeLabel(r)}px`);
   parts.push(`b${r.batchSize}`, `w${r.workers}`);
   return parts.join(' · ');
@@ -135,7 +135,7 @@ function scalingChart(id: string, title: string, results: BenchMeasured[], x: 'w
   const xs = [...new Set(results.map((r) => r[x]))].sort((a, b) => a - b);
   const series = new Map<string, (number | null)[]>();
   for (const r of results) {
-    const label = [r.backend, MODE_SHORT[r.mode], x === 'workers' ? `b${r.batchSize}` : `w${r.workers}`, `${sizeLabel(r)}px`].join(' · ');
+    const label = [backendLabel(r), MODE_SHORT[r.mode], x === 'workers' ? `b${r.batchSize}` : `w${r.workers}`, `${sizeLabel(r)}px`].join(' · ');
     const data = series.get(label) ?? xs.map(() => null);
     data[xs.indexOf(r[x])] = r.imagesPerSecond;
     series.set(label, data);

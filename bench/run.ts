@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
+import { checkPrecision, defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import type { ResolveOptions } from '../loaders/hub.js';
@@ -21,7 +21,7 @@ export interface BenchOptions {
   backends: BackendName[];
   /** GPU backends: device sets (--gpus values), each a combination of its own. */
   gpus?: string[];
-  /** GPU backends that take a precision run once per entry (default: the backend's own). */
+  /** Each backend runs those of these it has (checkPrecision; the rest are skipped, said on stderr). Default: the backend's own. */
   precisions?: Precision[];
   workers: number[];
   batchSizes: number[];
@@ -36,6 +36,8 @@ export interface BenchOptions {
   preprocessWorkers?: number;
   /** Hub options (onResolve). */
   hub?: ResolveOptions;
+  /** Threads per session (default 1). */
+  threads?: number;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -78,7 +80,14 @@ function settings(backend: BackendName, precision: Precision | undefined, gpus: 
 async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: [number, number], o: BenchOptions, images?: string[]): Promise<BenchMeasured> {
   const model = withImageSize(base, size);
   const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({ model, backend, workers: gpus ? Math.max(workers, gpus.length) : workers, preprocessWorkers, sessionOptions: { precision }, gpus });
+  const pool = new InferencePool({
+    model,
+    backend,
+    workers: gpus ? Math.max(workers, gpus.length) : workers,
+    preprocessWorkers,
+    sessionOptions: { precision, threads: o.threads },
+    gpus,
+  });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   try {
@@ -126,6 +135,7 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
     return {
       ...settings(backend, precision, gpus, workers, batch, size, o.mode),
       ...(deviceName ? { device: deviceName } : {}),
+      ...(o.threads && o.threads > 1 ? { threads: o.threads } : {}),
       imagesPerSecond: (latencies.length * batch) / seconds,
       latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,
@@ -171,7 +181,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const precision of isGpuBackend(backend) ? (o.precisions ?? [defaultPrecision(backend)]) : [undefined])
+    for (const precision of precisionsFor(backend, o.precisions))
       for (const gpuSpec of isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
         for (const size of o.imageSizes)
           for (const batch of o.batchSizes)
@@ -189,5 +199,20 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
             }
       }
   return { environment, results };
+}
+
+/** The precisions `backend` runs: those asked for that it has (the others skipped with a line on stderr), else its own
+ * (undefined for CPU backends: rows unlabelled). */
+function precisionsFor(backend: BackendName, asked: Precision[] | undefined): (Precision | undefined)[] {
+  if (!asked) return isGpuBackend(backend) ? [defaultPrecision(backend)] : [undefined];
+  return asked.filter((p) => {
+    try {
+      checkPrecision(backend, p);
+      return true;
+    } catch (e) {
+      console.error(`bench: skipped: ${(e as Error).message}`);
+      return false;
+    }
+  });
 }
 

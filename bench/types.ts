@@ -23,10 +23,11 @@ export interface BenchEnvironment {
 
 /** What a combination ran with. */
 export interface BenchSettings {
-  /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
+  /** Backend, with its precision where it is not the plain fp32 of a CPU or webgpu run (`cuda-bf16`, `webgpu-fp16`). */
   backend: string;
   precision?: string;
-  /** GPU backends: what ran where ("cuda bf16 on GPU 0: NVIDIA H100 ..."). */
+  /** What ran where: the sessions' describe() lines, with the kernel path ("webgpu fp16 (subgroup-matrix ...) on ...",
+   * "cuda bf16 on GPU 0: NVIDIA H100 ..."). */
   device?: string;
   /** GPU backends with --gpus: how many devices the pool spread over. */
   gpus?: number;
@@ -37,6 +38,8 @@ export interface BenchSettings {
   /** Image width, when it differs from the height (--image-size HxW). */
   imageWidth?: number;
   mode: 'model' | 'end-to-end';
+  /** Threads per session, when not 1 (wasm XNNPACK, onnx intra-op). */
+  threads?: number;
 }
 
 /** A combination that ran. */

@@ -25,6 +25,8 @@ export interface ClassifyOptions {
   model: string;
   backend: BackendName;
   precision?: Precision;
+  /** Threads per session (onnx intra-op, wasm XNNPACK; default 1). */
+  threads?: number;
   workers?: number;
   preprocessWorkers?: number;
   /** GPU backends: --gpus all|N|list. */
@@ -73,7 +75,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     workers: o.workers,
     preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
     gpus: o.gpus ? parseGpus(o.gpus, await gpuCount(o.backend), o.backend) : undefined,
-    sessionOptions: { precision: o.precision },
+    sessionOptions: { precision: o.precision, threads: o.threads },
   });
   let interrupted: ClassifySummary['interrupted'];
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {

@@ -1,7 +1,7 @@
 /** `vit compare`: our logits on a reference fixture's pixels against the reference implementation's logits. */
 import type { PosEmbedResample } from '../model/config.js';
 import { compareLogits, type Comparison } from '../engine/compare.js';
-import { createSession, type BackendName, type Precision } from '../engine/session.js';
+import { createSession, defaultPrecision, type BackendName, type Precision } from '../engine/session.js';
 import { outputWidth } from '../model/shapes.js';
 import { readFixture } from '../loaders/fixture.js';
 import { openModel } from '../loaders/index.js';
@@ -27,6 +27,7 @@ export async function runCompare(o: CompareOptions, log: (s: string) => void = c
   if (model.config.numChannels !== c) throw new Error(`${o.fixture}: fixture has ${c} channels, the model takes ${model.config.numChannels}`);
 
   const session = await createSession(model, o.backend, { precision: o.precision });
+  const path = session.describe?.() ?? `${o.backend} ${o.precision ?? defaultPrecision(o.backend)}`;
   const out = new Float32Array(n * k);
   try {
     const bs = o.batchSize ?? n;
@@ -44,7 +45,7 @@ export async function runCompare(o: CompareOptions, log: (s: string) => void = c
   const name = (i: number) => (labels ? `${i} ${labels[i]}` : String(i));
   log(`model    ${o.model} (${model.config.format} ${model.config.architecture}, ${h}x${w}, position embedding: ${o.posEmbed ?? model.config.posEmbedResample})`);
   log(`fixture  ${o.fixture} (${n} rows x ${k} logits; reference: ${fx.source})`);
-  log(`backend  ${o.backend}   tolerance |a - r| <= ${o.atol} + ${o.rtol} * |r|`);
+  log(`backend  ${path}   tolerance |a - r| <= ${o.atol} + ${o.rtol} * |r|`);
   for (const r of cmp.rows) {
     const file = fx.files?.[r.row] ? ` ${fx.files[r.row]}` : '';
     log(

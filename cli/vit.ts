@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
 import { parseShard } from '../util/shard.js';
 import { queueCommand } from './queue/command.js';
+import { shutdown } from '../util/shutdown.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
 
 /**
@@ -14,10 +15,17 @@ import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js'
  */
 export const EXIT = { ok: 0, someFailed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
 
-// A signal nobody else handles (classify handles its own, to finish the batches in flight) ends the run at once.
+// A signal nobody else handles (classify handles its own, to finish the batches in flight) ends the run: the
+// worker pools close first and no new one starts (util/shutdown.ts; running batches finish, at most 10 s), since
+// a native backend (onnxruntime, Dawn) torn down mid-run aborts the process. A second signal ends it at once.
+let ending = false;
 for (const [sig, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
   process.on(sig, () => {
-    if (process.listenerCount(sig) === 1) process.exit(code);
+    if (process.listenerCount(sig) !== 1) return;
+    if (ending) process.exit(code);
+    ending = true;
+    setTimeout(() => process.exit(code), 10_000).unref();
+    void shutdown().finally(() => process.exit(code));
   });
 }
 
@@ -69,13 +77,27 @@ function number(name: string) {
   };
 }
 
-const backendOption = (dflt?: string) =>
-  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)')
-    .choices(ALL_BACKENDS as string[])
-    .default(dflt ?? 'wasm');
+const BACKENDS_HELP =
+  'onnx (CPU, onnxruntime-node; the default when it is installed), wasm (CPU, XNNPACK; the default otherwise), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)';
+
+const backendOption = () => new Option('--backend <name>', BACKENDS_HELP).choices(ALL_BACKENDS as string[]);
+
+const threadsOption = () => new Option('--threads <n>', 'threads per worker session (onnx intra-op, wasm XNNPACK)').argParser(count('--threads'));
+
+/**
+ * The backend a command runs: the one named, else the default CPU backend for what is installed. Fails
+ * here, in one line, when the backend's package is missing (onnx) or it lacks the precision asked for.
+ */
+async function resolveBackend(named: string | undefined, precision?: Precision): Promise<BackendName> {
+  const { checkBackend, checkPrecision, defaultCpuBackend } = await import('../engine/session.js');
+  const backend = (named as BackendName | undefined) ?? (await defaultCpuBackend());
+  if (precision) checkPrecision(backend, precision);
+  await checkBackend(backend);
+  return backend;
+}
 
 const precisionOption = () =>
-  new Option('--precision <p>', 'GPU arithmetic: cuda takes fp32, tf32, bf16 (its default), fp16; webgpu and CPU backends fp32').choices(ALL_PRECISIONS as string[]);
+  new Option('--precision <p>', 'arithmetic (default: the backend\'s own): cuda fp32, tf32, bf16 (default), fp16; webgpu fp32 (default), fp16 (f16 storage, f32 accumulation); onnx fp32 (default), int8 (block GEMM weights quantised per column, activations per tensor at run time); other CPU backends fp32').choices(ALL_PRECISIONS as string[]);
 
 function precisionList(v: string): Precision[] {
   const ps = v.split(',').map((x) => x.trim());
@@ -96,7 +118,7 @@ program
   .addOption(precisionOption())
   .action(async (o) => {
     const { runCompare } = await import('./compare.js');
-    const cmp = await runCompare({ ...o, backend: o.backend as BackendName, precision: o.precision as Precision | undefined });
+    const cmp = await runCompare({ ...o, backend: await resolveBackend(o.backend, o.precision), precision: o.precision as Precision | undefined });
     process.exitCode = cmp.pass ? 0 : 1;
   });
 
@@ -121,6 +143,7 @@ program
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
   .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
   .option('--gpus <all|N|list>', 'GPU backends: spread over these devices (all, a count, or ordinals like 0,2,3), one GPU worker each')
+  .addOption(threadsOption())
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
   .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
   .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
@@ -142,7 +165,7 @@ program
     const s = await runClassify({
       ...o,
       paths,
-      backend: o.backend as BackendName,
+      backend: await resolveBackend(o.backend, o.precision),
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -227,8 +250,8 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu, cuda)', 'wasm')
-  .option('--precision <list>', 'GPU backends: precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; default: each backend\'s own)', precisionList)
+  .option('--backend <list>', `backends, comma-separated (${ALL_BACKENDS.join(', ')}; default: onnx when onnxruntime-node is installed, else wasm)`)
+  .option('--precision <list>', "precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; webgpu: fp32, fp16; onnx: fp32, int8; default: each backend's own); a backend skips those it lacks", precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
   .option('--image-size <list>', 'image sizes, N or HxW, comma-separated (e.g. 224,224x320)', sizeList, [[224, 224]])
@@ -237,6 +260,7 @@ program
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
+  .addOption(threadsOption())
   .option('--preprocess-workers <n>', 'GPU backends, end-to-end: decode-only CPU workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers')(v)))
   .option('--gpus <list>', 'GPU backends: device sets to compare, separated by ";" (each: all, a count, or ordinals like 0,1), e.g. "1;2;all"')
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'json', 'csv']).default('table'))
@@ -245,14 +269,17 @@ program
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
     const { formatCsv, formatJson, formatTable, sizeLabel } = await import('../bench/format.js');
-    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
-    for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const backends = o.backend === undefined ? [undefined] : String(o.backend).split(',').map((b) => b.trim() as BackendName);
+    for (const b of backends) if (b !== undefined && !ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const resolved: BackendName[] = [];
+    for (const b of backends) resolved.push(await resolveBackend(b));
     const report = await runBench({
       model: o.model,
-      backends,
+      backends: resolved,
       precisions: o.precision,
       gpus: o.gpus ? String(o.gpus).split(';').map((x: string) => x.trim()) : undefined,
       workers: o.workers,
+      threads: o.threads,
       batchSizes: o.batchSize,
       imageSizes: o.imageSize,
       warmup: o.warmup,
@@ -265,7 +292,7 @@ program
       onResult: (r) =>
         console.error(
           `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${sizeLabel(r)}px batch ${r.batchSize} workers ${r.workers}: ` +
-            (r.error !== undefined ? `FAILED: ${r.error}` : `${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms`),
+            (r.error !== undefined ? `FAILED: ${r.error}` : `${r.imagesPerSecond.toFixed(1)} img/s, p50 ${r.latencyMs.p50.toFixed(1)} ms${r.device ? ` (${r.device})` : ''}`),
         ),
     });
     const text = o.format === 'json' ? formatJson(report) : o.format === 'csv' ? formatCsv(report) : formatTable(report);
@@ -295,6 +322,7 @@ program.showHelpAfterError("see 'vit --help'");
 program.parseAsync().catch((e: Error) => {
   // Commander has printed its own message (usage error) or the help / version (exit code 0).
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  if (ending) return; // a signal is ending the run (its pools closing fail what was queued): it sets the exit code
   console.error(`vit: ${e.message}`);
   process.exit(EXIT.usage);
 });

@@ -17,3 +17,4 @@ export { readFixture, type Fixture } from '../loaders/fixture.js';
 export { encodeSafetensors, type WritableDType } from './safetensors-encode.js';
 export { randomArray, xorshiftFill } from '../util/random.js';
 export { syntheticModel, type SyntheticDims } from './synthetic.js';
+export { buildOnnxModel, quantizeColumns, type GraphOptions } from '../engine/onnx/graph.js';

@@ -8,11 +8,15 @@ import type { ViTModel } from '../model/weights.js';
 
 export type { ModelOutput } from '../model/shapes.js';
 
-export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'webgpu' | 'cuda';
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'onnx' | 'webgpu' | 'cuda';
 
-/** Numeric precision of a GPU backend: cuda takes all four, webgpu fp32. */
-export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
-export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
+/**
+ * Arithmetic a session runs in. fp32 everywhere; webgpu also fp16 (f16 storage, f32 accumulation);
+ * cuda all four floating-point ones; onnx int8 (block GEMM weights quantised per column, activations per
+ * tensor at run time). Which backend takes which: checkPrecision in engine/session.ts.
+ */
+export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16' | 'int8';
+export const ALL_PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16', 'int8'];
 
 export interface InferenceSession {
   readonly backend: BackendName;
@@ -26,23 +30,23 @@ export interface InferenceSession {
   run(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
   lastDeviceMs?(): number | undefined;
-  /** What runs where, in one line ("cuda bf16 on NVIDIA H100 ..."), for GPU backends. */
+  /** What runs where, in one line, for reports: backend, precision, kernel path and device ("cuda bf16 on NVIDIA H100 ..."). */
   describe?(): string;
   dispose(): Promise<void>;
 }
 
 export interface SessionOptions {
-  /** wasm backend: threads for XNNPACK (default 1: parallelism comes from the worker pool). */
+  /** wasm: threads for XNNPACK; onnx: onnxruntime intra-op threads (default 1: parallelism comes from the worker pool). */
   threads?: number;
   /** webgpu: which adapter index; cuda: which device ordinal. */
   gpuIndex?: number;
-  /** GPU backends: arithmetic precision (cuda: default bf16; webgpu: fp32 only). */
+  /** Default defaultPrecision(backend) (cuda bf16, the rest fp32). Backends refuse precisions they do not implement. */
   precision?: Precision;
   /** What run returns: 'logits' (default), or 'cls' / 'mean' features (see ModelOutput in model/shapes.ts). */
   output?: ModelOutput;
 }
 
-export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'webgpu', 'cuda'];
+export const ALL_BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow', 'onnx', 'webgpu', 'cuda'];
 
 /** The precision a backend runs when none is asked for (cuda: bf16, measured to keep every clear top-1). */
 export function defaultPrecision(b: BackendName): Precision {

@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { softmaxTopK } from '../engine/postprocess.js';
+import { defaultCpuBackend } from '../engine/session.js';
 import type { BackendName, Precision } from '../engine/types.js';
 import { openModel } from '../loaders/index.js';
 import { outputWidth, type ModelOutput } from '../model/shapes.js';
@@ -35,7 +36,7 @@ export interface Classification {
 export interface PipelineOptions {
   /** Default 'wasm'; 'cpu', 'tensorflow', 'webgpu', 'cuda'. */
   backend?: BackendName;
-  /** GPU backends: 'fp32' (webgpu), cuda also 'tf32', 'bf16' (its default), 'fp16'. */
+  /** Default: the backend's own. webgpu 'fp32' or 'fp16'; cuda 'fp32', 'tf32', 'bf16' (its default), 'fp16'; onnx 'fp32' or 'int8'. */
   precision?: Precision;
   /** Worker threads (default: CPU count on CPU backends, 1 on GPU backends). */
   workers?: number;
@@ -108,7 +109,7 @@ export async function pipeline(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`pipeline: batchSize must be a positive integer, got ${batchSize}`);
   const size = options.imageSize === undefined ? undefined : typeof options.imageSize === 'number' ? ([options.imageSize, options.imageSize] as [number, number]) : options.imageSize;
   const m = typeof model === 'string' ? await openModel(model, { imageSize: size }) : model;
-  const backend = options.backend ?? 'wasm';
+  const backend = options.backend ?? (await defaultCpuBackend());
   const output: ModelOutput = task === 'image-classification' ? 'logits' : pool;
   const workers = new InferencePool({
     model: m,

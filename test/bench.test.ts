@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { percentile } from '../bench/run.js';
+import { defaultCpuBackend } from '../engine/session.js';
 
 const run = promisify(execFile);
 const CLI = 'dist/cli/vit.js';
@@ -25,12 +26,14 @@ describe('vit bench', () => {
   it('--format json: environment and one result per combination, with the documented fields', async () => {
     const r = await bench(['--model', TINY, '--workers', '1,2', '--batch-size', '2', '--image-size', '224,256', '--warmup', '0', '--iterations', '1', '--format', 'json']);
     expect(r.code).toBe(0);
+    // No --backend: the default CPU backend for what is installed (onnx with onnxruntime-node, else wasm).
+    const backend = await defaultCpuBackend();
     const rep = JSON.parse(r.stdout) as { environment: Record<string, unknown>; results: Record<string, unknown>[] };
     expect(rep.environment).toMatchObject({ cores: expect.any(Number), node: process.version, model: TINY });
     expect(Object.keys(rep.environment.packages as object)).toContain('@tensorflow/tfjs-core');
     expect(rep.results.map((x) => [x.workers, x.imageSize])).toEqual([[1, 224], [2, 224], [1, 256], [2, 256]]);
     for (const x of rep.results) {
-      expect(x).toMatchObject({ backend: 'wasm', batchSize: 2, mode: 'model', imagesPerSecond: expect.any(Number), peakRssMB: expect.any(Number) });
+      expect(x).toMatchObject({ backend, batchSize: 2, mode: 'model', imagesPerSecond: expect.any(Number), peakRssMB: expect.any(Number) });
       const l = x.latencyMs as { p50: number; p95: number; p99: number };
       expect(l.p50).toBeGreaterThan(0);
       expect(l.p50).toBeLessThanOrEqual(l.p95);
@@ -38,7 +41,7 @@ describe('vit bench', () => {
       // one timed batch per lane, one lane per CPU worker
       expect(x.images).toBe(2 * (x.workers as number));
     }
-    expect(r.stderr).toMatch(/bench: wasm model 256px batch 2 workers 2: [\d.]+ img\/s/);
+    expect(r.stderr).toMatch(new RegExp(`bench: ${backend} model 256px batch 2 workers 2: [\\d.]+ img/s`));
   });
 
   it('end-to-end mode reads images; csv, --output and an HTML report', async () => {

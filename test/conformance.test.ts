@@ -1,12 +1,14 @@
 /**
  * Logits against the reference implementations (fixtures made by scripts/make-fixtures.py with
- * transformers 5.17 / timm 1.0.29), on the CPU backends, at the default 1e-4 tolerances.
+ * transformers 5.17 / timm 1.0.29), on the CPU backends, at the default 1e-4 tolerances. The onnx backend
+ * joins when onnxruntime-node (an optional dependency) is installed.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareLogits } from '../engine/compare.js';
 import { softmaxTopK, topK } from '../engine/postprocess.js';
 import { preprocessImage } from '../engine/preprocess.js';
+import { ONNX_HINT, ortAvailable } from '../engine/onnx/runtime.js';
 import { createSession, type BackendName } from '../engine/session.js';
 import { tfjsTensorCount, useTfjsBackend } from '../engine/tfjs/session.js';
 import { loadModel } from '../loaders/checkpoint.js';
@@ -26,7 +28,10 @@ const CASES: [model: string, fixture: string][] = [
   ['timm-tiny-f16', 'timm-tiny-f16-224'],
   ['hf-tiny', 'hf-photos'],
 ];
-const BACKENDS: BackendName[] = ['wasm', 'cpu'];
+const TFJS: BackendName[] = ['wasm', 'cpu'];
+const ORT = await ortAvailable();
+if (!ORT) console.warn(`skipping conformance on onnx: ${ONNX_HINT}`);
+const BACKENDS: BackendName[] = [...TFJS, ...(ORT ? (['onnx'] as const) : [])];
 
 async function runFixture(modelDir: string, fixture: string, backend: BackendName) {
   const fx = await readFixture(fixture);
@@ -83,7 +88,7 @@ describe.skipIf(!DEIT)('real DeiT-tiny on real photos against timm', () => {
 });
 
 describe('no tensor leaks', () => {
-  it.each(BACKENDS)('%s: live tensor count is flat across runs and back to zero after dispose', async (backend) => {
+  it.each(TFJS)('%s: live tensor count is flat across runs and back to zero after dispose', async (backend) => {
     const fx = await readFixture(fixture('timm-tiny-224.safetensors'));
     const model = await loadModel(join(MODELS, 'timm-tiny'));
     await useTfjsBackend(backend);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeSafetensors } from '../dev/safetensors-encode.js';
 import { syntheticModel } from '../dev/synthetic.js';
 import { compareArrays as cmpArrays } from '../engine/compare.js';
+import { ortAvailable } from '../engine/onnx/runtime.js';
 import { createSession } from '../engine/session.js';
 import { loadModel, withImageSize } from '../loaders/checkpoint.js';
 import { readSafetensors } from '../loaders/safetensors/read.js';
@@ -33,7 +34,7 @@ function pixelsFor(m: ViTModel, batch: number, seed = 7): Float32Array {
   return randomArray(batch * 3 * h * w, seed, 2);
 }
 
-async function checkBackend(m: ViTModel, backend: 'cpu' | 'wasm', batch = 2) {
+async function checkBackend(m: ViTModel, backend: 'cpu' | 'wasm' | 'onnx', batch = 2) {
   const px = pixelsFor(m, batch);
   for (const output of OUTPUTS) {
     const s = await createSession(m, backend, { output });
@@ -74,11 +75,14 @@ describe('float64 reference: features and distilled heads', () => {
   });
 });
 
-describe('tfjs backends: logits, cls and mean features vs the float64 reference', () => {
+const ORT = await ortAvailable();
+if (!ORT) console.warn('test/features.test.ts: onnx backend skipped: onnxruntime-node is not installed');
+
+describe('CPU backends (tfjs, onnx): logits, cls and mean features vs the float64 reference', () => {
   const plain = syntheticModel({ D: 24, layers: 2, heads: 3, mlp: 40, classes: 7, P: 8, size: [16, 24] }, 1);
   const distilled = syntheticModel({ D: 24, layers: 2, heads: 3, mlp: 40, classes: 7, P: 8, size: [16, 24], distilled: true }, 2);
   const headlessDistilled = syntheticModel({ D: 16, layers: 1, heads: 2, mlp: 32, classes: 0, P: 8, size: [16, 16], distilled: true }, 5);
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of ['cpu', 'wasm', ...(ORT ? (['onnx'] as const) : [])] as const) {
     it(`${backend}: plain ViT`, () => checkBackend(plain, backend), 60_000);
     it(`${backend}: distilled DeiT`, () => checkBackend(distilled, backend), 60_000);
     it(`${backend}: headless distilled DeiT`, () => checkBackend(headlessDistilled, backend, 1), 60_000);

@@ -18,7 +18,7 @@ import { compareArrays } from '../engine/compare.js';
 import { createSession } from '../engine/session.js';
 import { createGpuContext, gpu, NO_ADAPTER, type GpuContext } from '../engine/webgpu/device.js';
 import { erfF32 } from '../engine/webgpu/kernels/activation.js';
-import { gemmConfigKey, gemmKernel, type GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
+import { gemmConfigKey, gemmKernel } from '../engine/webgpu/kernels/gemm.js';
 import { GEMM_TILES } from '../engine/webgpu/kernels/index.js';
 import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
 import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
@@ -28,6 +28,7 @@ import { loadModel } from '../loaders/checkpoint.js';
 import { readFixture } from '../loaders/fixture.js';
 import { attention64, erf64, forward64, layerNorm64, linear64, type Act } from '../model/reference.js';
 import { randomArray } from '../util/random.js';
+import { featureModels, GEMM_CASES, layerNormCases } from './helpers/kernel-cases.js';
 import { FIXTURES, MODELS } from './helpers/paths.js';
 
 async function probe(backend?: string): Promise<string | undefined> {
@@ -160,15 +161,9 @@ describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 referen
   afterAll(() => ctx?.destroy());
   const limit = () => ctx.device.limits.maxComputeWorkgroupStorageSize;
 
-  const gemmCases: { M: number; K: number; N: number; epi: GemmEpilogue }[] = [
-    { M: 67, K: 96, N: 100, epi: 'bias-gelu-tanh' },
-    { M: 131, K: 52, N: 36, epi: 'bias-residual' },
-    { M: 5, K: 192, N: 200, epi: 'bias-gelu' },
-    { M: 40, K: 64, N: 10, epi: 'bias' },
-  ];
   for (const tile of GEMM_TILES) {
     it(`GEMM ${gemmConfigKey(tile)}: every epilogue`, async () => {
-      for (const c of gemmCases) {
+      for (const c of GEMM_CASES) {
         const k = gemmKernel({ K: c.K, N: c.N, epilogue: c.epi, ...tile });
         if (k.workgroupBytes > limit()) continue; // chooseGemmTile never picks it on this device
         const a = randomArray(c.M * c.K, 11 + c.K);
@@ -183,13 +178,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 referen
   }
 
   it('LayerNorm, dense rows and class-token rows (strided)', async () => {
-    for (const c of [{ rows: 37, D: 96, eps: 1e-12, stride: 1 }, { rows: 3, D: 192, eps: 1e-6, stride: 5 }]) {
-      // Offset mean (3) and non-unit spread, as residual streams have.
-      const x = randomArray(c.rows * c.stride * c.D, 99 + c.D, 2).map((v) => v + 3);
-      const g = randomArray(c.D, 3, 0.3).map((v) => v + 1);
-      const b = randomArray(c.D, 4, 0.2);
-      const rows = new Float32Array(c.rows * c.D);
-      for (let r = 0; r < c.rows; r++) rows.set(x.subarray(r * c.stride * c.D, (r * c.stride + 1) * c.D), r * c.D);
+    for (const { x, g, b, selected: rows, ...c } of layerNormCases()) {
       const k = layerNormKernel(c.D, c.eps);
       const got = await dispatch(ctx, k.code, [x, padTo4(g), padTo4(b)], c.rows * c.D, [c.rows, 1], [c.rows, (c.stride * c.D) / 4, c.D / 4, c.rows]);
       expectClose(got, layerNorm64(rows, g, b, c.rows, c.D, c.eps), 1e-5);
@@ -231,12 +220,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('synthetic models vs the float64 forwar
 
 /** Feature outputs and distilled DeiT: validated on Dawn's null backend here, computed where there is an adapter. */
 describe('feature outputs and distilled DeiT on webgpu', () => {
-  const models = [
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24] }, 1),
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 5, P: 8, size: [16, 24], distilled: true }, 2),
-    syntheticModel({ D: 32, layers: 1, heads: 2, mlp: 64, classes: 0, P: 8, size: [16, 16], distilled: true }, 3),
-  ];
-  for (const [i, model] of models.entries()) {
+  for (const [i, model] of featureModels().entries()) {
     for (const output of ['logits', 'cls', 'mean'] as const) {
       const label = `model ${i} (${model.config.distilled ? 'distilled' : 'plain'}, ${model.config.numClasses} classes): ${output}`;
       it.skipIf(!!noNull)(`${label}: plan validates (null backend)`, async () => {

@@ -12,7 +12,8 @@ import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, WorkerInit, WorkerInput } from './protocol.js';
+import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
+import { onShutdown } from '../util/shutdown.js';
 import { resultsFromSlots } from './scores.js';
 
 export interface PoolOptions {
@@ -25,7 +26,7 @@ export interface PoolOptions {
    * worker(s), instead of each GPU worker decoding its own batch. 0 (default) = GPU workers decode.
    */
   preprocessWorkers?: number;
-  /** Passed to every worker's createSession (precision, device). */
+  /** Passed to every worker's createSession (precision, threads, output, device). */
   sessionOptions?: SessionOptions;
   /** GPU backends: device ordinals to spread over, one worker per device by default (batches go to whichever is free). */
   gpus?: number[];
@@ -67,7 +68,10 @@ export class InferencePool {
   private readonly prep?: Piscina;
   private readonly prepWorkers: number;
 
+  private readonly unregister: () => void;
+
   constructor(readonly options: PoolOptions) {
+    this.unregister = onShutdown(() => this.close());
     const gpus = isGpuBackend(options.backend) && options.gpus?.length ? options.gpus : undefined;
     this.workers = options.workers ?? (gpus ? gpus.length : defaultWorkers(options.backend));
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`--workers must be a positive integer, got ${options.workers}`);
@@ -91,9 +95,17 @@ export class InferencePool {
     if (this.prepWorkers > 0) this.prep = piscina({ model: options.model, backend: 'none' }, this.prepWorkers, 1);
   }
 
-  /** Wait until every worker has built its session (so timings and errors start clean). */
-  async ready(): Promise<void> {
-    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as { device?: string }[];
+  /** Wait until every worker has built its session (so timings and errors start clean); `device` then holds
+   * the sessions' distinct describe() lines (which precision and kernel path run where). */
+  ready(): Promise<void> {
+    return (this.started ??= this.waitReady());
+  }
+
+  /** Set by the first ready(): the sessions' creation (close() waits for it; see there). */
+  private started?: Promise<void>;
+
+  private async waitReady(): Promise<void> {
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as ReadyReply[];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }
@@ -176,6 +188,10 @@ export class InferencePool {
   }
 
   async close(): Promise<void> {
+    this.unregister();
+    // Workers create their sessions as they start: terminating one mid-creation aborts the process in a native
+    // backend (onnxruntime-node), so the creation ends first, failed or not.
+    await this.ready().catch(() => undefined);
     // close() lets running tasks finish: terminating a GPU worker with a buffer mapping pending aborts the
     // whole process inside Dawn ("Promise not resolved or rejected: mapAsync()").
     await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.close()));

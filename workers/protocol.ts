@@ -8,11 +8,17 @@ export interface WorkerInit {
   model: ViTModel;
   /** 'none': a decode-only worker that feeds a GPU worker (no session, no weights used). */
   backend: BackendName | 'none';
-  /** Passed to createSession (precision, device). */
+  /** Passed to createSession (precision, threads, output, device). */
   sessionOptions?: SessionOptions;
   /** GPU backends on several devices: each worker takes the next ordinal of `gpus` (slot[0] counts takers). */
   gpus?: number[];
   gpuSlot?: Int32Array;
+}
+
+/** Reply to a 'ready' task: the session's describe() line (backend, precision, kernel path, device), where it has one. */
+export interface ReadyReply {
+  ready: true;
+  device?: string;
 }
 
 

@@ -7,7 +7,7 @@ import { preprocessDecoded, preprocessImage } from '../engine/preprocess.js';
 import { createSession, type InferenceSession } from '../engine/session.js';
 import { outputWidth, pixelsPerImage } from '../model/shapes.js';
 import { sharedFloat32 } from '../model/weights.js';
-import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, OutputReply, OutputTask, PreprocessReply, PreprocessTask, WorkerInit, WorkerInput } from './protocol.js';
+import type { ClassifyReply, ClassifyTask, ForwardReply, ForwardTask, OutputReply, OutputTask, PreprocessReply, PreprocessTask, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
 import { resultsFromSlots } from './scores.js';
 
 const init = workerData as WorkerInit;
@@ -99,8 +99,8 @@ export default async function run(task: ClassifyTask | OutputTask | PreprocessTa
   if (task.kind === 'classify') return classify(task);
   if (task.kind === 'output') return output(task);
   if (task.kind === 'preprocess') return preprocess(task);
-  if (init.backend === 'none') return { ready: true };
+  if (init.backend === 'none') return { ready: true } satisfies ReadyReply;
   if (task.kind === 'forward') return forward(task);
   const session = await sessionReady;
-  return { ready: true, device: session.describe?.() };
+  return { ready: true, device: session.describe?.() } satisfies ReadyReply;
 }

@@ -149,6 +149,7 @@ export class CudaSession implements InferenceSession {
 export async function createCudaSession(model: ViTModel, opts: CudaSessionOptions = {}): Promise<CudaSession> {
   const c = model.config;
   const precision = opts.precision ?? defaultPrecision('cuda');
+  if (precision === 'int8') throw new Error('engine/cuda: precision int8 is not implemented (fp32, tf32, bf16, fp16)');
   const act = actTypeOf(precision);
   const hd = c.hiddenSize / c.numHeads;
   if (!Number.isInteger(hd) || (act !== 'f32' && hd % 8 !== 0) || hd > 256) {

@@ -9,9 +9,12 @@ import { create, globals } from 'webgpu';
 const instances = new Map<string, GPU>();
 
 /** Dawn toggles. Robustness (bounds clamping on every storage access) is off by default: every kernel
- * here checks its own bounds. VIT_WEBGPU_ROBUST=1 turns it back on. Timestamps are not quantised. */
-function dawnFlags(backend: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+ * here checks its own bounds. VIT_WEBGPU_ROBUST=1 turns it back on. Timestamps are not quantised.
+ * `f16` adds vulkan_enable_f16_on_nvidia: Dawn keeps shader-f16 (and the f16 subgroup-matrix configs) off on
+ * NVIDIA by default over unresolved conformance failures, so fp16 sessions check their own results. */
+function dawnFlags(backend: string | undefined, f16: boolean, env: NodeJS.ProcessEnv = process.env): string[] {
   const enable = ['allow_unsafe_apis'];
+  if (f16) enable.push('vulkan_enable_f16_on_nvidia');
   if (env.VIT_WEBGPU_ROBUST !== '1') enable.push('disable_robustness');
   const flags = [`enable-dawn-features=${enable.join(',')}`, 'disable-dawn-features=timestamp_quantization'];
   if (backend) flags.push(`backend=${backend}`);
@@ -19,8 +22,8 @@ function dawnFlags(backend: string | undefined, env: NodeJS.ProcessEnv = process
 }
 
 /** The Dawn instance for a backend ('null' compiles WGSL without a GPU: used to check the kernels). */
-export function gpu(backend?: string): GPU {
-  const flags = dawnFlags(backend);
+export function gpu(backend?: string, f16 = false): GPU {
+  const flags = dawnFlags(backend, f16);
   const key = flags.join(' ');
   let g = instances.get(key);
   if (!g) {
@@ -33,11 +36,44 @@ export function gpu(backend?: string): GPU {
 
 export const NO_ADAPTER = 'no WebGPU adapter: needs a GPU with Vulkan (libvulkan1) and its driver';
 
+const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix' as GPUFeatureName;
+
+/** One entry of adapter.info.subgroupMatrixConfigs (Dawn's experimental extension). */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+interface AdapterInfoExt {
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+}
+const infoExt = (i: GPUAdapterInfo) => i as unknown as AdapterInfoExt;
+
+/** Readable list of subgroup-matrix configs, e.g. "f16->f32 16x16x16". */
+export function matrixConfigNames(info: GPUAdapterInfo): string[] {
+  return (infoExt(info).subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`);
+}
+
 export class GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: GPUAdapterInfo;
   readonly hasTimestamps: boolean;
   readonly hasSubgroups: boolean;
+  /** Device has shader-f16 (asked for by fp16 sessions only). */
+  readonly hasF16: boolean;
+  /** Device has f16 subgroup matrices with an f16 -> f32 16x16x16 configuration and a fixed subgroup size. */
+  readonly hasF16Matrix: boolean;
+  /** Device has the subgroup-matrix feature (whatever its configurations). */
+  readonly hasSubgroupMatrixFeature: boolean;
+  /** The adapter's subgroup size when it is fixed (min = max), else undefined. */
+  readonly subgroupSize: number | undefined;
+  /** The adapter's largest subgroup size, where it reports one. */
+  readonly maxSubgroupSize: number | undefined;
   /** Set once the device is lost; every later use throws. */
   lostReason: string | undefined;
   /** Uncaptured errors since the last check (validation/OOM outside an error scope). */
@@ -47,7 +83,16 @@ export class GpuContext {
     this.device = device;
     this.adapterInfo = info;
     this.hasTimestamps = device.features.has('timestamp-query');
-    this.hasSubgroups = device.features.has('subgroups');
+    this.hasSubgroups = device.features.has('subgroups' as GPUFeatureName);
+    this.hasF16 = device.features.has('shader-f16');
+    const x = infoExt(info);
+    this.maxSubgroupSize = x.subgroupMaxSize;
+    this.subgroupSize = x.subgroupMinSize && x.subgroupMinSize === x.subgroupMaxSize ? x.subgroupMinSize : undefined;
+    const f16x16 = (x.subgroupMatrixConfigs ?? []).some(
+      (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16,
+    );
+    this.hasSubgroupMatrixFeature = this.hasF16 && this.hasSubgroups && device.features.has(SUBGROUP_MATRIX);
+    this.hasF16Matrix = this.hasSubgroupMatrixFeature && f16x16 && this.subgroupSize !== undefined;
     void device.lost.then((l) => {
       this.lostReason = `${l.reason}: ${l.message}`;
     });
@@ -93,14 +138,14 @@ export class GpuContext {
   }
 
   /** A storage buffer initialised from `data` (mapped at creation, no staging copy). */
-  upload(data: Float32Array, label?: string, extraUsage = 0): GPUBuffer {
+  upload(data: Float32Array | Uint16Array, label?: string, extraUsage = 0): GPUBuffer {
     const buf = this.device.createBuffer({
       size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extraUsage,
       mappedAtCreation: true,
       label,
     });
-    new Float32Array(buf.getMappedRange()).set(data);
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buf.unmap();
     return buf;
   }
@@ -145,11 +190,13 @@ export interface DeviceOptions {
   gpuIndex?: number;
   /** Dawn backend name; 'null' gives a device that validates and compiles but runs nothing. */
   backend?: string;
+  /** Ask for shader-f16 and f16 subgroup matrices (on an instance with the NVIDIA f16 toggle). */
+  f16?: boolean;
 }
 
 /** Adapter + device with raised limits. Throws NO_ADAPTER when there is no usable GPU. */
 export async function createGpuContext(opts: DeviceOptions = {}): Promise<GpuContext> {
-  const g = gpu(opts.backend);
+  const g = gpu(opts.backend, opts.f16 ?? false);
   let adapter: GPUAdapter | null = null;
   const index = opts.gpuIndex ?? 0;
   if (index > 0) {
@@ -172,15 +219,16 @@ export async function createGpuContext(opts: DeviceOptions = {}): Promise<GpuCon
     maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
   };
   const features: GPUFeatureName[] = [];
-  for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
+  const wanted = ['timestamp-query', 'subgroups', ...(opts.f16 ? ['shader-f16', SUBGROUP_MATRIX] : [])] as GPUFeatureName[];
+  for (const f of wanted) if (adapter.features.has(f)) features.push(f);
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: want });
   const info = adapter.info;
   return new GpuContext(device, info);
 }
 
 /** Adapter description for reports: vendor/architecture/device/description, features, limits. */
-export async function describeAdapter(backend?: string): Promise<Record<string, unknown> | undefined> {
-  const adapter = await gpu(backend).requestAdapter({ powerPreference: 'high-performance' });
+export async function describeAdapter(backend?: string, f16 = false): Promise<Record<string, unknown> | undefined> {
+  const adapter = await gpu(backend, f16).requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return undefined;
   const limits: Record<string, number> = {};
   for (const k in adapter.limits) {
@@ -194,6 +242,8 @@ export async function describeAdapter(backend?: string): Promise<Record<string, 
     device: i.device,
     description: i.description,
     features: [...adapter.features].sort(),
+    subgroupSizes: [infoExt(i).subgroupMinSize, infoExt(i).subgroupMaxSize],
+    subgroupMatrixConfigs: matrixConfigNames(i),
     limits,
   };
 }

@@ -2,13 +2,17 @@
  * The forward pass for one batch size, built once: activation buffers, bind groups, uniforms and the
  * list of dispatches. `run` uploads pixels, records every dispatch into ONE compute pass (timestamps
  * around it when the device has them), copies the output to a staging buffer and maps it.
+ *
+ * fp16 plans keep the residual stream x, LayerNorm statistics, softmax and every accumulation in f32; the
+ * LayerNorm outputs, qkv, attention output, MLP hidden, patches and patch-GEMM output are f16. Their GEMMs
+ * run on subgroup matrices (`matrix`) or as SIMT with f16 loads.
  */
 import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
-import type { GemmEpilogue } from './kernels/gemm.js';
-import { chooseGemmTile, type KernelCache } from './kernels/index.js';
+import type { GemmEpilogue, StorageType } from './kernels/gemm.js';
+import { chooseGemmTile, chooseSgmatTile, sgmatLimits, type KernelCache } from './kernels/index.js';
 import type { LinearBuffers, ModelBuffers } from './weights.js';
 
 interface Dispatch {
@@ -17,6 +21,15 @@ interface Dispatch {
   bindGroup: GPUBindGroup;
   grid: [number, number, number];
 }
+
+/** Which kernels a plan runs: fp32 SIMT, f16 SIMT, or f16 GEMMs on subgroup matrices. */
+export interface PlanPath {
+  precision: 'fp32' | 'fp16';
+  /** fp16 only: GEMMs on subgroup matrices with subgroups of SG invocations; `tile` forces one tile name. */
+  matrix?: { SG: number; tile?: string };
+}
+
+export const FP32_PATH: PlanPath = { precision: 'fp32' };
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 
@@ -49,6 +62,7 @@ export class Plan {
     readonly model: ViTModel,
     readonly outputKind: ModelOutput,
     maxDispatches: number,
+    private readonly path: PlanPath,
   ) {
     const c = model.config;
     const [H, W] = c.imageSize;
@@ -90,10 +104,18 @@ export class Plan {
     this.dispatches.push({ label, pipeline, bindGroup, grid: [grid[0] ?? 1, grid[1] ?? 1, grid[2] ?? 1] });
   }
 
-  static async build(ctx: GpuContext, kernels: KernelCache, model: ViTModel, weights: ModelBuffers, batch: number, output: ModelOutput = 'logits'): Promise<Plan> {
+  static async build(
+    ctx: GpuContext,
+    kernels: KernelCache,
+    model: ViTModel,
+    weights: ModelBuffers,
+    batch: number,
+    output: ModelOutput = 'logits',
+    path: PlanPath = FP32_PATH,
+  ): Promise<Plan> {
     const c = model.config;
     const layersDispatches = 7 * c.numLayers + 8; // upper bound on uniform slots
-    const plan = new Plan(ctx, batch, model, output, layersDispatches);
+    const plan = new Plan(ctx, batch, model, output, layersDispatches, path);
     try {
       await ctx.scoped(`building the plan for batch ${batch}`, async () => {
         await plan.record(kernels, weights);
@@ -114,25 +136,32 @@ export class Plan {
     const np = N - prefix;
     const T = B * N;
     const f4 = 4;
+    const half = this.path.precision === 'fp16';
+    const at: StorageType = half ? 'f16' : 'f32'; // activations other than x
+    const ea = half ? 2 : 4;
 
     // Activations. patches (im2col output) lives in the MLP hidden buffer and the patch GEMM output in
     // the attention output buffer: both are dead by the time those are first written.
     const x = this.buf(T * D * f4, 'x');
-    const h = this.buf(T * D * f4, 'ln out');
-    const qkv = this.buf(T * 3 * D * f4, 'qkv');
-    const ao = this.buf(T * D * f4, 'attn out');
-    const hidBytes = T * mlp * f4;
-    const colBytes = B * np * Kp * f4;
+    const h = this.buf(T * D * ea, 'ln out');
+    const qkv = this.buf(T * 3 * D * ea, 'qkv');
+    const ao = this.buf(T * D * ea, 'attn out');
+    const hidBytes = T * mlp * ea;
+    const colBytes = B * np * Kp * ea;
     const hid = this.buf(Math.max(hidBytes, colBytes), 'mlp hidden');
     const cols: GPUBufferBinding = { buffer: hid, offset: 0, size: colBytes };
-    const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * f4 };
-    // Logits through the head(s), or features straight into the output.
+    const pe: GPUBufferBinding = { buffer: ao, offset: 0, size: B * np * D * ea };
+    // Logits through the head(s) (features in the head GEMM's A type), or f32 features straight into the output.
     const logits = this.outputKind === 'logits' && wb.head !== undefined;
-    const feat = logits ? this.buf(B * D * f4, 'cls features') : this.output;
+    const featType: StorageType = logits ? at : 'f32';
+    const feat = logits ? this.buf(B * D * ea, 'cls features') : this.output;
 
-    const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue) => {
-      const tile = chooseGemmTile(M, lin.K, lin.N, this.ctx.device.limits.maxComputeWorkgroupStorageSize);
-      const k = await kernels.gemm(lin.K, lin.N, epi, tile);
+    const limit = this.ctx.device.limits.maxComputeWorkgroupStorageSize;
+    const matrix = this.path.matrix;
+    const gemm = async (label: string, A: GPUBuffer | GPUBufferBinding, lin: LinearBuffers, C: GPUBuffer | GPUBufferBinding, M: number, epi: GemmEpilogue, out: StorageType) => {
+      const k = matrix
+        ? await kernels.gemmSgmat(lin.K, lin.N, epi, matrix.tile ?? chooseSgmatTile(M, lin.N, sgmatLimits(this.ctx, matrix.SG)), out, matrix.SG)
+        : await kernels.gemm(lin.K, lin.N, epi, chooseGemmTile(M, lin.K, lin.N, limit), at, out);
       this.add(label, k.pipeline, [A, lin.w, lin.b, C, this.params([M, 0, 0, 0])], k.kernel.grid(M));
     };
     const elementwise = (count: number) => {
@@ -140,12 +169,13 @@ export class Plan {
       return { grid: [gx, gy], gx };
     };
 
-    const ln = await kernels.layerNorm(D, c.layerNormEps);
     const act: GemmEpilogue = c.hiddenAct === 'gelu_tanh' ? 'bias-gelu-tanh' : 'bias-gelu';
-    const [im2col, embed, attn] = await Promise.all([
-      kernels.im2col(c.numChannels, H, W, P),
-      kernels.embed(N, D, prefix),
-      kernels.attention(N, D, heads),
+    const [ln, lnFinal, im2col, embed, attn] = await Promise.all([
+      kernels.layerNorm(D, c.layerNormEps, at),
+      kernels.layerNorm(D, c.layerNormEps, featType),
+      kernels.im2col(c.numChannels, H, W, P, at),
+      kernels.embed(N, D, prefix, at),
+      kernels.attention(N, D, heads, at),
     ]);
 
     {
@@ -153,47 +183,48 @@ export class Plan {
       const { grid, gx } = elementwise(total);
       this.add('im2col', im2col.pipeline, [this.pixels, cols, this.params([total, gx, 0, 0])], grid);
     }
-    await gemm('patchEmbed', cols, wb.patch, pe, B * np, 'bias');
+    await gemm('patchEmbed', cols, wb.patch, pe, B * np, 'bias', at);
     {
       const total = (T * D) / 4;
       const { grid, gx } = elementwise(total);
       this.add('embed', embed.pipeline, [pe, wb.cls, wb.pos, x, this.params([total, gx, 0, 0])], grid);
     }
-    const lnRows = (label: string, src: GPUBuffer, g: GPUBuffer, b: GPUBuffer, dst: GPUBuffer, rows: number, inStride: number) => {
+    const lnRows = (label: string, src: GPUBuffer, g: GPUBuffer, b: GPUBuffer, dst: GPUBuffer, rows: number, inStride: number, k = ln) => {
       const [gx, gy] = grid2d(rows);
-      this.add(label, ln.pipeline, [src, g, b, dst, this.params([rows, inStride, D / 4, gx])], [gx, gy]);
+      this.add(label, k.pipeline, [src, g, b, dst, this.params([rows, inStride, D / 4, gx])], [gx, gy]);
     };
     for (let i = 0; i < wb.layers.length; i++) {
       const L = wb.layers[i]!;
       lnRows(`block ${i} norm1`, x, L.norm1.g, L.norm1.b, h, T, D / 4);
-      await gemm(`block ${i} qkv`, h, L.qkv, qkv, T, 'bias');
+      await gemm(`block ${i} qkv`, h, L.qkv, qkv, T, 'bias', at);
       this.add(`block ${i} attention`, attn.pipeline, [qkv, ao], attn.kernel.grid(B));
-      await gemm(`block ${i} proj`, ao, L.proj, x, T, 'bias-residual');
+      await gemm(`block ${i} proj`, ao, L.proj, x, T, 'bias-residual', 'f32');
       lnRows(`block ${i} norm2`, x, L.norm2.g, L.norm2.b, h, T, D / 4);
-      await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act);
-      await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual');
+      await gemm(`block ${i} fc1`, h, L.fc1, hid, T, act, at);
+      await gemm(`block ${i} fc2`, hid, L.fc2, x, T, 'bias-residual', 'f32');
     }
-    const pool = async (label: string, dst: GPUBuffer, first: number, count: number) => {
-      const k = await kernels.pool(N, D, first, count);
+    // Pooled rows read the final norm of every token (h, activation type) and write f32 features or the head's A.
+    const pool = async (label: string, dst: GPUBuffer, first: number, count: number, out: StorageType) => {
+      const k = await kernels.pool(N, D, first, count, at, out);
       const { grid, gx } = elementwise((B * D) / 4);
       this.add(label, k.pipeline, [h, dst, this.params([(B * D) / 4, gx, 0, 0])], grid);
     };
     if (prefix === 1 && this.outputKind !== 'mean') {
       // Final norm on the class token of each image only (row stride N*D), then the head.
-      lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4);
-      if (logits) await gemm('head', feat, wb.head!, this.output, B, 'bias');
+      lnRows('norm', x, wb.norm.g, wb.norm.b, feat, B, (N * D) / 4, lnFinal);
+      if (logits) await gemm('head', feat, wb.head!, this.output, B, 'bias', 'f32');
       return;
     }
     // Final norm on every token, then pooled rows.
     lnRows('norm', x, wb.norm.g, wb.norm.b, h, T, D / 4);
-    if (this.outputKind === 'mean') return pool('mean of patch tokens', this.output, prefix, N - prefix);
-    if (!logits) return pool('mean of class and distillation tokens', this.output, 0, prefix);
+    if (this.outputKind === 'mean') return pool('mean of patch tokens', this.output, prefix, N - prefix, 'f32');
+    if (!logits) return pool('mean of class and distillation tokens', this.output, 0, prefix, 'f32');
     // Distilled DeiT: head(cls) / 2 + headDist(dist) / 2 (the halves are in the weights).
-    const featDist = this.buf(B * D * f4, 'distillation token features');
-    await pool('class token', feat, 0, 1);
-    await pool('distillation token', featDist, 1, 1);
-    await gemm('head', feat, wb.head!, this.output, B, 'bias');
-    await gemm('head_dist', featDist, wb.headDist!, this.output, B, 'bias-residual');
+    const featDist = this.buf(B * D * ea, 'distillation token features');
+    await pool('class token', feat, 0, 1, at);
+    await pool('distillation token', featDist, 1, 1, at);
+    await gemm('head', feat, wb.head!, this.output, B, 'bias', 'f32');
+    await gemm('head_dist', featDist, wb.headDist!, this.output, B, 'bias-residual', 'f32');
   }
 
   /** One forward pass; `pixels` holds exactly batch images. */

@@ -4,13 +4,18 @@
  * MAX_PLAN_BATCH) run as consecutive chunks. A plan serves one run at a time (it owns its buffers);
  * up to PLANS_IN_FLIGHT plans per batch size let concurrent runs overlap one's upload and read-back with
  * another's compute.
+ *
+ * precision 'fp16' picks the kernel path at creation: f16 GEMMs on subgroup matrices where the device has
+ * them (each tile self-checked first), SIMT f16 where it has only shader-f16, fp32 where it has neither.
+ * describe() says which one runs.
  */
 import { modelShapes, outputWidth, pixelsPerImage, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
 import { createGpuContext, type GpuContext } from './device.js';
-import { KernelCache } from './kernels/index.js';
-import { bytesPerImage, Plan } from './plan.js';
+import { KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
+import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
+import { checkSgmatTile } from './selfcheck.js';
 import { uploadModel, type ModelBuffers } from './weights.js';
 
 /** Largest batch one plan holds; bigger requests are split (activation memory grows linearly). */
@@ -53,6 +58,8 @@ class WebGPUSession implements InferenceSession {
     readonly ctx: GpuContext,
     private readonly kernels: KernelCache,
     private readonly weights: ModelBuffers,
+    readonly path: PlanPath,
+    private readonly summary: string,
   ) {
     const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
     this.maxPlanBatch = Math.max(1, Math.min(MAX_PLAN_BATCH, Math.floor(limit / bytesPerImage(model))));
@@ -67,7 +74,7 @@ class WebGPUSession implements InferenceSession {
     if (pool.count < PLANS_IN_FLIGHT) {
       pool.count++;
       try {
-        const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch, this.output);
+        const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch, this.output, this.path);
         this.all.push(plan);
         return plan;
       } catch (e) {
@@ -124,6 +131,10 @@ class WebGPUSession implements InferenceSession {
     return this.deviceMs;
   }
 
+  describe(): string {
+    return this.summary;
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
@@ -149,23 +160,72 @@ export async function preparePlan(session: InferenceSession, batch: number): Pro
 export interface WebGPUSessionOptions extends SessionOptions {
   /** Dawn backend override; 'null' validates and compiles everything but computes nothing (tests). */
   dawnBackend?: string;
+  /** fp16: 'auto' (default) as described above; 'simt' skips subgroup matrices; 'subgroup-matrix' fails without them. */
+  f16Path?: 'auto' | 'simt' | 'subgroup-matrix';
+  /** fp16 on subgroup matrices: this SGMAT_TILES tile for every GEMM instead of chooseSgmatTile's (device check). */
+  f16Tile?: string;
+}
+
+/** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
+function candidateTiles(forced: string | undefined, lim: SgmatLimits): string[] {
+  return forced ? [forced] : ['128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'].filter((t) => sgmatUsable(t, lim));
+}
+
+/** The kernel path for the requested precision and what the device offers, with a one-line reason. */
+async function choosePath(ctx: GpuContext, kernels: KernelCache, opts: WebGPUSessionOptions): Promise<{ path: PlanPath; what: string }> {
+  if ((opts.precision ?? 'fp32') !== 'fp16') return { path: FP32_PATH, what: 'fp32' };
+  if (!ctx.hasF16) {
+    if (opts.f16Path === 'subgroup-matrix' || opts.f16Path === 'simt') throw new Error('engine/webgpu: fp16 asked for, but the adapter has no shader-f16');
+    return { path: FP32_PATH, what: 'fp32 (fp16 asked for: the adapter has no shader-f16)' };
+  }
+  const simt = { path: { precision: 'fp16' } as PlanPath, what: 'fp16 (SIMT: f16 storage, f32 arithmetic)' };
+  if (opts.f16Tile !== undefined && !SGMAT_TILES[opts.f16Tile]) throw new Error(`engine/webgpu: unknown f16 tile ${opts.f16Tile} (${Object.keys(SGMAT_TILES).join(', ')})`);
+  const forced = opts.f16Path === 'subgroup-matrix';
+  if (opts.f16Path === 'simt' || (!ctx.hasF16Matrix && !forced)) return simt;
+  if (!ctx.hasF16Matrix && !(forced && ctx.hasSubgroupMatrixFeature)) throw new Error('engine/webgpu: f16Path subgroup-matrix: the adapter has no f16 -> f32 16x16x16 subgroup matrices');
+  const SG = ctx.subgroupSize ?? 32;
+  const path: PlanPath = { precision: 'fp16', matrix: { SG, tile: opts.f16Tile } };
+  const what = `fp16 (subgroup-matrix f16->f32 16x16x16, subgroup ${SG}${opts.f16Tile ? `, tile ${opts.f16Tile}` : ''})`;
+  if (opts.dawnBackend === 'null') return { path, what }; // nothing is computed there
+  for (const tile of candidateTiles(opts.f16Tile, sgmatLimits(ctx, SG))) {
+    let why: string | undefined;
+    try {
+      const worst = await checkSgmatTile(ctx, kernels, tile, SG);
+      if (!(worst <= 1)) why = `subgroup-matrix tile ${tile} failed its self-check (error ${worst.toPrecision(3)}x the bar)`;
+    } catch (e) {
+      why = `subgroup-matrix tile ${tile} did not run: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`;
+    }
+    if (why) {
+      if (forced) throw new Error(`engine/webgpu: ${why}`);
+      process.stderr.write(`engine/webgpu: ${why}; using the SIMT f16 path\n`);
+      return { path: simt.path, what: `${simt.what.slice(0, -1)}; ${why})` };
+    }
+  }
+  return { path, what };
 }
 
 export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOptions = {}): Promise<InferenceSession> {
   checkSupported(model);
-  const ctx = await createGpuContext({ gpuIndex: opts.gpuIndex, backend: opts.dawnBackend });
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'fp16') throw new Error(`engine/webgpu: precision ${precision} is not implemented (fp32, fp16)`);
+  const ctx = await createGpuContext({ gpuIndex: opts.gpuIndex, backend: opts.dawnBackend, f16: precision === 'fp16' });
   try {
     const kernels = new KernelCache(ctx);
-    const weights = await ctx.scoped(`uploading weights of ${model.source}`, () => uploadModel(ctx, model));
-    const session = new WebGPUSession(model, opts.output ?? 'logits', ctx, kernels, weights);
+    const { path, what } = await choosePath(ctx, kernels, opts);
+    const half = path.precision === 'fp16';
+    const weights = await ctx.scoped(`uploading weights of ${model.source}`, () => uploadModel(ctx, model, half));
+    const i = ctx.adapterInfo;
+    const adapter = [i.description || i.device, i.vendor && `(${i.vendor}${i.architecture ? ` ${i.architecture}` : ''})`].filter(Boolean).join(' ') || 'unnamed adapter';
+    const session = new WebGPUSession(model, opts.output ?? 'logits', ctx, kernels, weights, path, `webgpu ${what} on ${adapter}`);
     // Compile the batch-independent kernels now so WGSL errors surface at creation.
     const c = model.config;
     const { N, D, heads, prefix } = modelShapes(c);
+    const at = half ? 'f16' : 'f32';
     await Promise.all([
-      kernels.layerNorm(D, c.layerNormEps),
-      kernels.attention(N, D, heads),
-      kernels.im2col(c.numChannels, c.imageSize[0], c.imageSize[1], c.patchSize),
-      kernels.embed(N, c.hiddenSize, prefix),
+      kernels.layerNorm(D, c.layerNormEps, at),
+      kernels.attention(N, D, heads, at),
+      kernels.im2col(c.numChannels, c.imageSize[0], c.imageSize[1], c.patchSize, at),
+      kernels.embed(N, c.hiddenSize, prefix, at),
     ]);
     return session;
   } catch (e) {

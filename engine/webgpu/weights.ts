@@ -2,10 +2,13 @@
  * Weights in the layouts the kernels read, uploaded once per session. Linear weights arrive as
  * PyTorch [out, in]; the GEMM reads B as [in, pad4(out)] (N contiguous, zero padding columns), so
  * they are transposed here, once, on the CPU. Biases are padded to pad4(out) with zeros.
+ * With `f16` the linear weights are stored as f16 (rounded to nearest even); biases, norms, cls and
+ * position embeddings stay f32.
  */
 import { modelShapes } from '../../model/shapes.js';
 import type { LayerNormW, Linear, Tensor, ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
+import { toF16 } from './f16.js';
 import { pad4 } from './kernels/gemm.js';
 
 /** W [N, K] row-major -> Wt [K, pad4(N)] row-major, padding columns zero. */
@@ -56,9 +59,9 @@ export interface ModelBuffers {
   all: GPUBuffer[];
 }
 
-export function uploadModel(ctx: GpuContext, model: ViTModel): ModelBuffers {
+export function uploadModel(ctx: GpuContext, model: ViTModel, f16 = false): ModelBuffers {
   const all: GPUBuffer[] = [];
-  const put = (data: Float32Array, label: string) => {
+  const put = (data: Float32Array | Uint16Array, label: string) => {
     const b = ctx.upload(data, label);
     all.push(b);
     return b;
@@ -68,12 +71,15 @@ export function uploadModel(ctx: GpuContext, model: ViTModel): ModelBuffers {
     return t.data;
   };
   const vec = (t: Tensor, n: number, label: string) => put(padTo4(check(t, n, label)), label);
-  const linear = (l: Linear, N: number, K: number, label: string): LinearBuffers => ({
-    w: put(transposePad(check(l.weight, N * K, `${label}.weight`), N, K), `${label}.weight`),
-    b: l.bias ? vec(l.bias, N, `${label}.bias`) : put(new Float32Array(pad4(N)), `${label}.bias(zero)`),
-    N,
-    K,
-  });
+  const linear = (l: Linear, N: number, K: number, label: string): LinearBuffers => {
+    const wt = transposePad(check(l.weight, N * K, `${label}.weight`), N, K);
+    return {
+      w: put(f16 ? toF16(wt) : wt, `${label}.weight`),
+      b: l.bias ? vec(l.bias, N, `${label}.bias`) : put(new Float32Array(pad4(N)), `${label}.bias(zero)`),
+      N,
+      K,
+    };
+  };
   const { D, N, Kp, mlp, out } = modelShapes(model.config);
   const norm = (n: LayerNormW, label: string) => ({ g: vec(n.weight, D, `${label}.weight`), b: vec(n.bias, D, `${label}.bias`) });
   const w = model.weights;

@@ -20,7 +20,10 @@ export interface AttentionKernel {
 
 const NEG = '-3.0e38';
 
-export function attentionKernel(N: number, D: number, heads: number, opts: { BQ?: number; BKV?: number } = {}): AttentionKernel {
+/** `io` f16: qkv read and output written as f16; scores, softmax statistics and sums stay f32. */
+export function attentionKernel(N: number, D: number, heads: number, opts: { BQ?: number; BKV?: number; io?: 'f32' | 'f16' } = {}): AttentionKernel {
+  const IO = opts.io ?? 'f32';
+  const widen = (e: string) => (IO === 'f16' ? `vec4<f32>(${e})` : e);
   const HD = D / heads;
   if (!Number.isInteger(HD) || HD % 4) throw new Error(`engine/webgpu/kernels/attention.ts: head dim ${D}/${heads} must be a multiple of 4`);
   const BQ = opts.BQ ?? 32;
@@ -32,9 +35,9 @@ export function attentionKernel(N: number, D: number, heads: number, opts: { BQ?
   const rep = (n: number, f: (i: number) => string, sep = '\n  ') => Array.from({ length: n }, (_, i) => f(i)).join(sep);
   const scale = 1 / Math.sqrt(HD);
 
-  const code = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> QKV: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> O: array<vec4<f32>>;
+  const code = /* wgsl */ `${IO === 'f16' ? 'enable f16;' : ''}
+@group(0) @binding(0) var<storage, read> QKV: array<vec4<${IO}>>;
+@group(0) @binding(1) var<storage, read_write> O: array<vec4<${IO}>>;
 
 const N = ${N}u;
 const ROW4 = ${3 * D4}u;     // vec4 per qkv row
@@ -56,7 +59,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   ${rep(HD4, (i) => `var q${i} = vec4<f32>(0.0);`)}
   if (valid) {
     let qb = (rowBase + qi) * ROW4 + qOff;
-    ${rep(HD4, (i) => `q${i} = QKV[qb + ${i}u] * ${scale};`, '\n    ')}
+    ${rep(HD4, (i) => `q${i} = ${widen(`QKV[qb + ${i}u]`)} * ${scale};`, '\n    ')}
   }
   ${rep(HD4, (i) => `var o${i} = vec4<f32>(0.0);`)}
   var m = ${NEG};
@@ -72,8 +75,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
       var vx = vec4<f32>(0.0);
       if (kv < N) {
         let rb = (rowBase + kv) * ROW4 + e % ${HD4}u;
-        kx = QKV[rb + kOff];
-        vx = QKV[rb + vOff];
+        kx = ${widen('QKV[rb + kOff]')};
+        vx = ${widen('QKV[rb + vOff]')};
       }
       Ks[e] = kx;
       Vs[e] = vx;
@@ -96,7 +99,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   if (valid) {
     let inv = 1.0 / l;
     let ob = (rowBase + qi) * ${D4}u + h * ${HD4}u;
-    ${rep(HD4, (i) => `O[ob + ${i}u] = o${i} * inv;`, '\n    ')}
+    ${rep(HD4, (i) => `O[ob + ${i}u] = ${IO === 'f16' ? `vec4<f16>(o${i} * inv)` : `o${i} * inv`};`, '\n    ')}
   }
 }
 `;

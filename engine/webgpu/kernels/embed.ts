@@ -19,14 +19,15 @@ export function grid2d(workgroups: number): [number, number] {
   return [x, Math.ceil(workgroups / x)];
 }
 
-export function im2colKernel(C: number, H: number, W: number, P: number): string {
+/** `output` f16 narrows the patches on store. */
+export function im2colKernel(C: number, H: number, W: number, P: number, output: 'f32' | 'f16' = 'f32'): string {
   const gh = Math.floor(H / P);
   const gw = Math.floor(W / P);
   const K = C * P * P;
-  return /* wgsl */ `
+  return /* wgsl */ `${output === 'f16' ? 'enable f16;' : ''}
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<${output}>;
 @group(0) @binding(2) var<uniform> P: Params;
 
 @compute @workgroup_size(${ELEMENTWISE_THREADS})
@@ -43,16 +44,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let r = col % ${P * P}u;
   let y = py * ${P}u + r / ${P}u;
   let x = px * ${P}u + r % ${P}u;
-  Y[e] = X[((b * ${C}u + c) * ${H}u + y) * ${W}u + x];
+  Y[e] = ${output === 'f16' ? 'f16(' : ''}X[((b * ${C}u + c) * ${H}u + y) * ${W}u + x]${output === 'f16' ? ')' : ''};
 }
 `;
 }
 
-export function embedKernel(N: number, D: number, prefix = 1): string {
+/** `prefix` tokens (class, distillation) before the patches; `input` f16: the patch-GEMM output PE is f16 (x, prefix tokens and pos stay f32). */
+export function embedKernel(N: number, D: number, prefix = 1, input: 'f32' | 'f16' = 'f32'): string {
   const D4 = D / 4;
-  return /* wgsl */ `
+  return /* wgsl */ `${input === 'f16' ? 'enable f16;' : ''}
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
-@group(0) @binding(0) var<storage, read> PE: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> PE: array<vec4<${input}>>;
 @group(0) @binding(1) var<storage, read> prefixTokens: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> pos: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> X: array<vec4<f32>>;
@@ -70,20 +72,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   if (t < ${prefix}u) {
     v = prefixTokens[t * ${D4}u + d];
   } else {
-    v = PE[(b * ${N - prefix}u + t - ${prefix}u) * ${D4}u + d];
+    v = ${input === 'f16' ? 'vec4<f32>(' : ''}PE[(b * ${N - prefix}u + t - ${prefix}u) * ${D4}u + d]${input === 'f16' ? ')' : ''};
   }
   X[e] = v + pos[t * ${D4}u + d];
 }
 `;
 }
 
-/** y[b] = (1 / count) * sum of x[b * N + t] for t in [first, first + count), rows of D (vec4 along D). */
-export function poolKernel(N: number, D: number, first: number, count: number): string {
+/**
+ * y[b] = (1 / count) * sum of x[b * N + t] for t in [first, first + count), rows of D (vec4 along D).
+ * `input` / `output` f16 (fp16 plans: the final LayerNorm output, the head GEMM's A): the sum stays f32.
+ */
+export function poolKernel(N: number, D: number, first: number, count: number, input: 'f32' | 'f16' = 'f32', output: 'f32' | 'f16' = 'f32'): string {
   const D4 = D / 4;
-  return /* wgsl */ `
+  const f16 = input === 'f16' || output === 'f16';
+  return /* wgsl */ `${f16 ? 'enable f16;' : ''}
 struct Params { total: u32, gridX: u32, _p2: u32, _p3: u32 }
-@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> Y: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> X: array<vec4<${input}>>;
+@group(0) @binding(1) var<storage, read_write> Y: array<vec4<${output}>>;
 @group(0) @binding(2) var<uniform> P: Params;
 
 @compute @workgroup_size(${ELEMENTWISE_THREADS})
@@ -94,9 +100,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
   let d = e % ${D4}u;
   var s = vec4<f32>(0.0);
   for (var t = ${first}u; t < ${first + count}u; t++) {
-    s += X[(b * ${N}u + t) * ${D4}u + d];
+    s += vec4<f32>(X[(b * ${N}u + t) * ${D4}u + d]);
   }
-  Y[e] = s * ${(1 / count).toPrecision(9)};
+  Y[e] = vec4<${output}>(s * ${(1 / count).toPrecision(9)});
 }
 `;
 }

@@ -25,12 +25,17 @@
  *
  * M arrives in a uniform (it depends on the batch); K, N and the tile shape are baked into the
  * source (one pipeline per layer shape). Requires K % 4 == 0.
+ *
+ * Storage types: A and B are f32 or f16 (`input`), C f32 or f16 (`output`); f16 values are widened on
+ * load, so workgroup memory, the FMAs, bias and epilogue stay f32 (the SIMT f16 path).
  */
 
 import { GELU_WGSL } from './activation.js';
 
 export type GemmEpilogue = 'bias' | 'bias-gelu' | 'bias-gelu-tanh' | 'bias-residual';
 export type GemmALayout = 'kmajor' | 'mk';
+/** Storage element type of an operand. */
+export type StorageType = 'f32' | 'f16';
 
 /** Tile shape and code layout of one GEMM pipeline. */
 export interface GemmConfig {
@@ -55,6 +60,10 @@ export interface GemmShape extends Partial<GemmConfig> {
   /** Output columns; C's row stride. */
   N: number;
   epilogue: GemmEpilogue;
+  /** A and B element type (default f32). */
+  input?: StorageType;
+  /** C element type (default f32). */
+  output?: StorageType;
 }
 
 export interface GemmKernel {
@@ -94,6 +103,9 @@ const ERR = 'engine/webgpu/kernels/gemm.ts';
 
 export function gemmKernel(s: GemmShape): GemmKernel {
   const { K, N, epilogue } = s;
+  const IN = s.input ?? 'f32';
+  const OUT = s.output ?? 'f32';
+  const widen = (e: string) => (IN === 'f16' ? `vec4<f32>(${e})` : e);
   const cfg = gemmConfig({ BM: s.BM ?? 128, BN: s.BN ?? 128, BK: s.BK ?? 8, TM: s.TM, TN: s.TN, KS: s.KS, aLayout: s.aLayout, unroll: s.unroll });
   const { BM, BN, BK, TM, TN, KS, aLayout, unroll } = cfg;
   const mk = aLayout === 'mk';
@@ -137,13 +149,13 @@ export function gemmKernel(s: GemmShape): GemmKernel {
   const store = vecOut
     ? `
       let o = (m * ${N / 4}u) + (n >> 2u);
-      ${residual ? 'v = v + C[o];' : ''}
-      C[o] = v;`
+      ${residual ? (OUT === 'f16' ? 'v = v + vec4<f32>(C[o]);' : 'v = v + C[o];') : ''}
+      C[o] = ${OUT === 'f16' ? 'vec4<f16>(v)' : 'v'};`
     : `
       for (var j = 0u; j < 4u; j++) {
         if (n + j < ${N}u) {
           let o = m * ${N}u + n + j;
-          ${residual ? 'C[o] = C[o] + v[j];' : 'C[o] = v[j];'}
+          ${OUT === 'f16' ? (residual ? 'C[o] = f16(f32(C[o]) + v[j]);' : 'C[o] = f16(v[j]);') : residual ? 'C[o] = C[o] + v[j];' : 'C[o] = v[j];'}
         }
       }`;
 
@@ -156,14 +168,14 @@ export function gemmKernel(s: GemmShape): GemmKernel {
       let r = m0 + l / ${BKT / 4}u;
       let k = ${kt} + (l % ${BKT / 4}u) * 4u;
       ra${i} = vec4<f32>(0.0);
-      if (r < M && k < K) { ra${i} = A[r * ${K / 4}u + (k >> 2u)]; }
+      if (r < M && k < K) { ra${i} = ${widen(`A[r * ${K / 4}u + (k >> 2u)]`)}; }
     }`)}
     ${rep(bLoads, (i) => `{
       let l = tid + ${i * T}u;
       let k = ${kt} + l / ${BN / 4}u;
       let nq = n0 / 4u + l % ${BN / 4}u;
       rb${i} = vec4<f32>(0.0);
-      if (k < K && nq < NP4) { rb${i} = B[k * NP4 + nq]; }
+      if (k < K && nq < NP4) { rb${i} = ${widen('B[k * NP4 + nq]')}; }
     }`)}`;
   // Registers -> workgroup buffer buf. 'kmajor': A goes in transposed, element (r, k + c) to
   // As[(k + c) * BM + r], i.e. vec4 index (k + c) * BM/4 + r/4, component r % 4. 'mk': vec4 (r, k/4)
@@ -265,13 +277,13 @@ var<workgroup> Bs: array<vec4<f32>, ${2 * bVec}>;`;
   let aRow = ty * ${ASTR}u + ${union ? `kg * ${BK / 4}u` : '0u'};`
     : '';
 
-  const code = /* wgsl */ `
+  const code = /* wgsl */ `${IN === 'f16' || OUT === 'f16' ? 'enable f16;' : ''}
 ${act ? GELU_WGSL : ''}
 struct Params { M: u32, _p1: u32, _p2: u32, _p3: u32 }
-@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> A: array<vec4<${IN}>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<${IN}>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> C: array<${vecOut ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(3) var<storage, read_write> C: array<${vecOut ? `vec4<${OUT}>` : OUT}>;
 @group(0) @binding(4) var<uniform> P: Params;
 
 const K = ${K}u;

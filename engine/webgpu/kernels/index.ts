@@ -2,7 +2,8 @@
 import type { GpuContext } from '../device.js';
 import { attentionKernel, type AttentionKernel } from './attention.js';
 import { embedKernel, im2colKernel, poolKernel } from './embed.js';
-import { gemmConfigKey, gemmKernel, type GemmConfig, type GemmEpilogue, type GemmKernel } from './gemm.js';
+import { gemmConfigKey, gemmKernel, type GemmConfig, type GemmEpilogue, type GemmKernel, type StorageType } from './gemm.js';
+import { sgmatKernel, type SgmatConfig, type SgmatKernel } from './gemm-sgmat.js';
 import { layerNormKernel } from './layernorm.js';
 
 export interface Compiled<K> {
@@ -44,6 +45,56 @@ export function chooseGemmTile(M: number, K: number, N: number, maxWorkgroupByte
   return gemmKernel({ K, N, epilogue: 'bias', ...split }).workgroupBytes <= maxWorkgroupBytes ? split : base;
 }
 
+/** Subgroup-matrix GEMM tiles by name (the names `--f16-tile` and the device check use). */
+export const SGMAT_TILES: Readonly<Record<string, SgmatConfig>> = {
+  '128x128x32': { BM: 128, BN: 128, BK: 32, WM: 2, WN: 4 },
+  '128x128x16': { BM: 128, BN: 128, BK: 16, WM: 2, WN: 4 },
+  '128x64x32': { BM: 128, BN: 64, BK: 32, WM: 4, WN: 2 },
+  '64x128x32': { BM: 64, BN: 128, BK: 32, WM: 2, WN: 4 },
+  '64x64x32': { BM: 64, BN: 64, BK: 32, WM: 2, WN: 2 },
+  '64x64x16': { BM: 64, BN: 64, BK: 16, WM: 2, WN: 2 },
+  '32x64x32': { BM: 32, BN: 64, BK: 32, WM: 1, WN: 2 },
+};
+
+/** Subgroup-matrix workgroups wanted at least before a larger tile is used (one per SM on a 132-SM H100). */
+export const SGMAT_MIN_WORKGROUPS = 132;
+
+/** What a device allows a subgroup-matrix pipeline: workgroup memory, and a workgroup size that is a
+ * multiple of its largest subgroup size (Dawn's rule for shaders using subgroup matrices). */
+export interface SgmatLimits {
+  maxWorkgroupBytes: number;
+  maxSubgroupSize: number;
+  /** Subgroup size the kernels are generated for. */
+  SG: number;
+}
+
+export const UNLIMITED: SgmatLimits = { maxWorkgroupBytes: Infinity, maxSubgroupSize: 32, SG: 32 };
+
+export function sgmatLimits(ctx: GpuContext, SG: number): SgmatLimits {
+  return { maxWorkgroupBytes: ctx.device.limits.maxComputeWorkgroupStorageSize, maxSubgroupSize: ctx.maxSubgroupSize ?? SG, SG };
+}
+
+export function sgmatUsable(name: string, lim: SgmatLimits): boolean {
+  const k = sgmatKernel({ ...SGMAT_TILES[name]!, K: 64, N: 64, epilogue: 'bias', SG: lim.SG });
+  return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
+}
+
+/**
+ * The subgroup-matrix tile for an M x N output: the largest of 128x128, 64x128 (N >= 1536), 64x64 whose grid
+ * still has SGMAT_MIN_WORKGROUPS workgroups, else 32x64; only tiles the device can run (else the smallest it
+ * can). Provisional until scripts/webgpu-f16-check.sh has timed every tile per shape on the GPU (NOTES.md, "f16").
+ */
+export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMITED): string {
+  const order = N >= 1536 ? ['128x128x32', '64x128x32', '64x64x32'] : ['128x128x32', '64x64x32'];
+  for (const name of order) {
+    const t = SGMAT_TILES[name]!;
+    if (sgmatUsable(name, lim) && Math.ceil(M / t.BM) * Math.ceil(N / t.BN) >= SGMAT_MIN_WORKGROUPS) return name;
+  }
+  const small = ['32x64x32', '64x64x16', '64x64x32'].find((n) => sgmatUsable(n, lim));
+  if (!small) throw new Error('engine/webgpu: no subgroup-matrix tile fits this device');
+  return small;
+}
+
 export class KernelCache {
   private readonly cache = new Map<string, Promise<Compiled<unknown>>>();
   constructor(readonly ctx: GpuContext) {}
@@ -59,36 +110,51 @@ export class KernelCache {
     return p;
   }
 
-  gemm(K: number, N: number, epilogue: GemmEpilogue, tile: GemmConfig): Promise<Compiled<GemmKernel>> {
-    return this.get(`gemm K${K} N${N} ${epilogue} ${gemmConfigKey(tile)}`, () => {
-      const kernel = gemmKernel({ K, N, epilogue, ...tile });
+  /** SIMT GEMM; `input` / `output` f16 for the SIMT f16 path. */
+  gemm(K: number, N: number, epilogue: GemmEpilogue, tile: GemmConfig, input: StorageType = 'f32', output: StorageType = 'f32'): Promise<Compiled<GemmKernel>> {
+    const types = input === 'f32' && output === 'f32' ? '' : ` ${input}->${output}`;
+    return this.get(`gemm K${K} N${N} ${epilogue} ${gemmConfigKey(tile)}${types}`, () => {
+      const kernel = gemmKernel({ K, N, epilogue, ...tile, input, output });
       return { kernel, code: kernel.code };
     });
   }
 
-  layerNorm(D: number, eps: number): Promise<Compiled<{ threads: number }>> {
-    return this.get(`layernorm D${D} eps${eps}`, () => {
-      const kernel = layerNormKernel(D, eps);
+  /** Subgroup-matrix f16 GEMM with tile `name` (SGMAT_TILES), subgroups of SG invocations. */
+  gemmSgmat(K: number, N: number, epilogue: GemmEpilogue, name: string, output: StorageType, SG: number): Promise<Compiled<SgmatKernel>> {
+    const tile = SGMAT_TILES[name];
+    if (!tile) throw new Error(`engine/webgpu: unknown subgroup-matrix tile ${name} (${Object.keys(SGMAT_TILES).join(', ')})`);
+    return this.get(`sgmat K${K} N${N} ${epilogue} ${name} ->${output} sg${SG}`, () => {
+      const kernel = sgmatKernel({ K, N, epilogue, ...tile, output, SG });
       return { kernel, code: kernel.code };
     });
   }
 
-  attention(N: number, D: number, heads: number): Promise<Compiled<AttentionKernel>> {
-    return this.get(`attention N${N} D${D} H${heads}`, () => {
-      const kernel = attentionKernel(N, D, heads);
+  layerNorm(D: number, eps: number, output: StorageType = 'f32'): Promise<Compiled<{ threads: number }>> {
+    return this.get(`layernorm D${D} eps${eps}${output === 'f16' ? ' ->f16' : ''}`, () => {
+      const kernel = layerNormKernel(D, eps, output);
       return { kernel, code: kernel.code };
     });
   }
 
-  im2col(C: number, H: number, W: number, P: number): Promise<Compiled<null>> {
-    return this.get(`im2col C${C} ${H}x${W} P${P}`, () => ({ kernel: null, code: im2colKernel(C, H, W, P) }));
+  attention(N: number, D: number, heads: number, io: StorageType = 'f32'): Promise<Compiled<AttentionKernel>> {
+    return this.get(`attention N${N} D${D} H${heads}${io === 'f16' ? ' f16' : ''}`, () => {
+      const kernel = attentionKernel(N, D, heads, { io });
+      return { kernel, code: kernel.code };
+    });
   }
 
-  embed(N: number, D: number, prefix = 1): Promise<Compiled<null>> {
-    return this.get(`embed N${N} D${D} prefix${prefix}`, () => ({ kernel: null, code: embedKernel(N, D, prefix) }));
+  im2col(C: number, H: number, W: number, P: number, output: StorageType = 'f32'): Promise<Compiled<null>> {
+    return this.get(`im2col C${C} ${H}x${W} P${P}${output === 'f16' ? ' ->f16' : ''}`, () => ({ kernel: null, code: im2colKernel(C, H, W, P, output) }));
   }
 
-  pool(N: number, D: number, first: number, count: number): Promise<Compiled<null>> {
-    return this.get(`pool N${N} D${D} ${first}+${count}`, () => ({ kernel: null, code: poolKernel(N, D, first, count) }));
+  /** `prefix` tokens before the patches; `input` f16: the patch-GEMM output is f16. */
+  embed(N: number, D: number, prefix = 1, input: StorageType = 'f32'): Promise<Compiled<null>> {
+    return this.get(`embed N${N} D${D} prefix${prefix}${input === 'f16' ? ' f16->' : ''}`, () => ({ kernel: null, code: embedKernel(N, D, prefix, input) }));
+  }
+
+  /** Mean of rows first .. first+count-1 of each image; `input` / `output` f16 in fp16 plans. */
+  pool(N: number, D: number, first: number, count: number, input: StorageType = 'f32', output: StorageType = 'f32'): Promise<Compiled<null>> {
+    const types = input === 'f32' && output === 'f32' ? '' : ` ${input}->${output}`;
+    return this.get(`pool N${N} D${D} ${first}+${count}${types}`, () => ({ kernel: null, code: poolKernel(N, D, first, count, input, output) }));
   }
 }

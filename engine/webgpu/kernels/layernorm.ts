@@ -16,19 +16,21 @@ export interface LayerNormKernel {
 
 const THREADS = 64;
 
-export function layerNormKernel(D: number, eps: number): LayerNormKernel {
+/** `output` f16 narrows Y on store (input and statistics stay f32). */
+export function layerNormKernel(D: number, eps: number, output: 'f32' | 'f16' = 'f32'): LayerNormKernel {
   if (D % 4) throw new Error(`engine/webgpu/kernels/layernorm.ts: width ${D} must be a multiple of 4`);
   const D4 = D / 4;
   const per = Math.ceil(D4 / THREADS);
   const rep = (f: (i: number) => string) => Array.from({ length: per }, (_, i) => f(i)).join('\n  ');
   // eps as an exactly representable f32 literal (1e-12 and 1e-6 are both fine as decimal literals).
   const epsLit = Math.fround(eps).toExponential(9).replace('e+', 'e');
-  const code = /* wgsl */ `
+  const f16 = output === 'f16';
+  const code = /* wgsl */ `${f16 ? 'enable f16;' : ''}
 struct Params { rows: u32, inStride: u32, outStride: u32, gridX: u32 }
 @group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> gamma: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> beta: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> Y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> Y: array<vec4<${output}>>;
 @group(0) @binding(4) var<uniform> P: Params;
 
 const D4 = ${D4}u;
@@ -59,7 +61,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   var q = 0.0;
   ${rep((i) => `if (c${i} < D4) { let d = x${i} - mean; q += dot(d, d); }`)}
   let rstd = inverseSqrt(reduceSum(tid, q) / ${D}.0 + ${epsLit});
-  ${rep((i) => `if (c${i} < D4) { Y[yb + c${i}] = (x${i} - mean) * rstd * gamma[c${i}] + beta[c${i}]; }`)}
+  ${rep((i) => `if (c${i} < D4) { Y[yb + c${i}] = ${f16 ? 'vec4<f16>(' : ''}(x${i} - mean) * rstd * gamma[c${i}] + beta[c${i}]${f16 ? ')' : ''}; }`)}
 }
 `;
   return { code, threads: THREADS };
