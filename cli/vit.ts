@@ -219,7 +219,7 @@ program
       ...o,
       paths,
       normalize: Boolean(o.normalize),
-      backend: o.backend as BackendName,
+      backend: await resolveBackend(o.backend, o.precision),
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -312,7 +312,7 @@ program
   });
 
 program.addCommand(
-  queueCommand({ count, backendOption, precisionOption, workersCap: WORKERS_CAP, batchCap: BATCH_CAP, exit: EXIT }),
+  queueCommand({ count, backendOption, precisionOption, resolveBackend, workersCap: WORKERS_CAP, batchCap: BATCH_CAP, exit: EXIT }),
 );
 
 // A usage error ends with the way to the command's help.

@@ -75,7 +75,7 @@ describe.each([
 ] as const)('vit embed %s --pool %s', (name, pool) => {
   it('jsonl: provenance line, then one record per input in order; vectors equal forward64 within 1e-4; exit 1 for the bad file', async () => {
     const modelDir = join(MODELS, name);
-    const r = await vit(['embed', dir, '--model', modelDir, '--pool', pool, '--workers', '2', '--batch-size', '2']);
+    const r = await vit(['embed', dir, '--model', modelDir, '--pool', pool, '--workers', '2', '--batch-size', '2', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(1);
     const [head, ...lines] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { provenance?: Provenance } & Record);
     const prov = head!.provenance!;

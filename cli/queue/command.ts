@@ -8,6 +8,8 @@ import type { BackendName, Precision } from '../../engine/session.js';
 export interface QueueCliHelpers {
   count: (name: string, max?: { max: number; why: string }) => (v: string) => number;
   backendOption: () => Option;
+  /** The backend to run: the one named (checked), or the default for this machine. */
+  resolveBackend: (named: string | undefined, precision?: Precision) => Promise<BackendName>;
   precisionOption: () => Option;
   workersCap: { max: number; why: string };
   batchCap: { max: number; why: string };
@@ -61,7 +63,7 @@ export function queueCommand(h: QueueCliHelpers): Command {
       .option('--lock <s>', 'chunk lock: a dead worker\'s chunk is taken again after about twice this', seconds('--lock'), 30),
   ).action(async (o) => {
     const { runWork } = await import('./work.js');
-    const s = await runWork({ ...o, lockSeconds: o.lock, backend: o.backend as BackendName, precision: o.precision as Precision | undefined });
+    const s = await runWork({ ...o, lockSeconds: o.lock, backend: await h.resolveBackend(o.backend, o.precision), precision: o.precision as Precision | undefined });
     console.error(`vit queue work[${process.pid}]: ${s.files} file(s) in ${s.chunks} chunk(s), ${s.failed} failed${s.stoppedBy ? `; stopped by ${s.stoppedBy}` : ''}`);
     process.exitCode = h.exit.ok;
   });
