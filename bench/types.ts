@@ -25,6 +25,8 @@ export interface BenchEnvironment {
 export interface BenchSettings {
   /** Backend, with its precision for GPU backends that take one (`cuda-bf16`). */
   backend: string;
+  /** 'auto' when the backend was chosen by --backend auto (`backend` is the one chosen). */
+  requested?: 'auto';
   precision?: string;
   /** GPU backends: what ran where ("cuda bf16 on GPU 0: NVIDIA H100 ..."). */
   device?: string;

@@ -2,7 +2,7 @@
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
+import { ALL_BACKENDS, ALL_PRECISIONS, autoLine, type BackendName, type BackendRequest, type Precision } from '../engine/session.js';
 import { parseShard } from '../util/shard.js';
 import { queueCommand } from './queue/command.js';
 import { capWhy, MAX_BATCH_SIZE, MAX_IMAGE_SIDE, maxWorkers } from './limits.js';
@@ -69,10 +69,13 @@ function number(name: string) {
   };
 }
 
-const backendOption = (dflt?: string) =>
-  new Option('--backend <name>', 'wasm (CPU, default), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)')
-    .choices(ALL_BACKENDS as string[])
-    .default(dflt ?? 'wasm');
+const BACKEND_HELP = 'wasm (CPU), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)';
+const backendOption = (dflt?: string) => new Option('--backend <name>', `${BACKEND_HELP}; default wasm`).choices(ALL_BACKENDS as string[]).default(dflt ?? 'wasm');
+/** classify and embed: 'auto' (the default) takes the fastest backend that starts here and says why on stderr. */
+const autoBackendOption = () =>
+  new Option('--backend <name>', `auto (default: cuda, else webgpu on a hardware adapter, else the best CPU backend; the choice is said on stderr), ${BACKEND_HELP}`)
+    .choices(['auto', ...ALL_BACKENDS])
+    .default('auto');
 
 const precisionOption = () =>
   new Option('--precision <p>', 'GPU arithmetic: cuda takes fp32, tf32, bf16 (its default), fp16; webgpu and CPU backends fp32').choices(ALL_PRECISIONS as string[]);
@@ -115,7 +118,7 @@ program
   .description('classify images (files and directories), one output record per input in input order')
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
-  .addOption(backendOption())
+  .addOption(autoBackendOption())
   .addOption(precisionOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
@@ -142,7 +145,7 @@ program
     const s = await runClassify({
       ...o,
       paths,
-      backend: o.backend as BackendName,
+      backend: o.backend as BackendRequest,
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -176,7 +179,7 @@ program
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(new Option('--pool <kind>', 'cls: the final-norm class token; mean: the mean of the final-norm patch tokens').choices(['cls', 'mean']).default('cls'))
   .option('--normalize', 'scale each vector to unit L2 norm')
-  .addOption(backendOption())
+  .addOption(autoBackendOption())
   .addOption(precisionOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
@@ -196,7 +199,7 @@ program
       ...o,
       paths,
       normalize: Boolean(o.normalize),
-      backend: o.backend as BackendName,
+      backend: o.backend as BackendRequest,
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -227,7 +230,7 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', 'backends, comma-separated (wasm, cpu, tensorflow, webgpu, cuda)', 'wasm')
+  .option('--backend <list>', 'backends, comma-separated (auto, wasm, cpu, tensorflow, webgpu, cuda; auto: the fastest that starts here)', 'auto')
   .option('--precision <list>', 'GPU backends: precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; default: each backend\'s own)', precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
@@ -245,8 +248,8 @@ program
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
     const { formatCsv, formatJson, formatTable, sizeLabel } = await import('../bench/format.js');
-    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendName[];
-    for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
+    const backends = String(o.backend).split(',').map((b) => b.trim()) as BackendRequest[];
+    for (const b of backends) if (b !== 'auto' && !ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (auto, ${ALL_BACKENDS.join(', ')})`);
     const report = await runBench({
       model: o.model,
       backends,
@@ -262,6 +265,7 @@ program
       images: o.images,
       preprocessWorkers: o.preprocessWorkers,
       hub,
+      onChoice: (c) => console.error(`vit: ${autoLine(c)}`),
       onResult: (r) =>
         console.error(
           `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${sizeLabel(r)}px batch ${r.batchSize} workers ${r.workers}: ` +
@@ -282,6 +286,18 @@ program
       console.error(`bench: ${failed} of ${report.results.length} combinations failed (marked with their error)`);
       process.exitCode = EXIT.someFailed;
     }
+  });
+
+program
+  .command('doctor')
+  .description('what runs here: Node and CPU features, every backend (works, or exactly why not), the model cache, a self-test per working backend')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const { runDoctor, formatDoctor } = await import('./doctor.js');
+    const report = await runDoctor();
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
+    // Dawn's instance keeps the event loop alive: end once the report is out.
+    process.stdout.write('', () => process.exit(report.backends.some((b) => b.works) ? EXIT.ok : EXIT.usage));
   });
 
 program.addCommand(

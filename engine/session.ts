@@ -1,10 +1,18 @@
 /** createSession: the backend for a name, loaded on demand. */
 import type { ViTModel } from '../model/weights.js';
+import type { BackendRequest } from './auto.js';
 import type { BackendName, InferenceSession, SessionOptions } from './types.js';
 
 export { ALL_BACKENDS, ALL_PRECISIONS, defaultPrecision, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
-export async function createSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
+export { autoLine, bestCpuBackend, type AutoChoice, type BackendRequest } from './auto.js';
+
+/** 'auto' tries the backends in the auto order (engine/auto.ts); `session.backend` says which one started. */
+export async function createSession(model: ViTModel, backend: BackendRequest, opts: SessionOptions = {}): Promise<InferenceSession> {
+  if (backend === 'auto') {
+    const { startAuto } = await import('./auto.js');
+    return (await startAuto((b) => createSession(model, b, opts))).value;
+  }
   if (backend === 'cuda') {
     const { createCudaSession } = await import('./cuda/session.js');
     return createCudaSession(model, opts);
