@@ -66,7 +66,7 @@ export function briefReason(reason: string): string {
   const lib = /cannot load [^;]*?(lib[\w.+-]+\.so[\w.]*)/.exec(reason) ?? /(lib[\w.+-]+\.so[\w.]*) not found/.exec(reason);
   if (lib) return `${lib[1]} not found`;
   const r = reason.replace(/^(cuda|webgpu) backend: /, '').replace(/^engine\/\w+: /, '');
-  const first = r.split(/[:;(]\s/)[0]!.trim();
+  const first = r.split(/\s*[:;(]/)[0]!.trim();
   return first.length > 80 ? `${first.slice(0, 77)}...` : first;
 }
 

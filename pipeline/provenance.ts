@@ -51,8 +51,21 @@ async function sha256(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** This package's name and version (package.json is one folder up from the sources, two from dist/). */
+function enginePackage(): { name: string; version: string } {
+  for (const rel of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vit-engine' && pkg.version) return { name: pkg.name, version: pkg.version };
+    } catch {
+      // try the next folder up
+    }
+  }
+  throw new Error('provenance: package.json of vit-engine not found');
+}
+
 export async function provenance(o: ProvenanceOptions): Promise<Provenance> {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const pkg = enginePackage();
   const c = o.model.config;
   const p = c.preprocess;
   let weightsSha256: Record<string, string> | undefined;
