@@ -153,7 +153,7 @@ export class InferencePool {
 
   /** Wait until every worker has built its session (so timings and errors start clean). */
   async ready(): Promise<void> {
-    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as { device?: string }[];
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.task(this.pool, { kind: 'ready' })))) as { device?: string }[];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }
@@ -191,7 +191,7 @@ export class InferencePool {
 
   private async classifyOnce(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
     if (this.prep) return this.classifyFed(files, topK);
-    return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
+    return (await this.task(this.pool, { kind: 'classify', files, topK })) as ClassifyReply;
   }
 
   /**
@@ -215,11 +215,11 @@ export class InferencePool {
     });
     let r: OutputReply;
     if (this.prep) {
-      const p = (await this.prep.run({ kind: 'preprocess', files }, { transferList: transfer })) as PreprocessReply;
+      const p = (await this.task(this.prep, { kind: 'preprocess', files }, { transferList: transfer })) as PreprocessReply;
       const n = p.slots.filter((s) => 'row' in s).length;
       r = { rows: n ? (await this.forward(p.pixels, n)).logits : new Float32Array(0), slots: p.slots, decodeMs: p.decodeMs, forwardMs: 0 };
     } else {
-      r = (await this.pool.run({ kind: 'output', files }, { transferList: transfer })) as OutputReply;
+      r = (await this.task(this.pool, { kind: 'output', files }, { transferList: transfer })) as OutputReply;
     }
     return r.slots.map((s) => {
       if ('error' in s) return { error: s.error };
@@ -231,7 +231,7 @@ export class InferencePool {
 
   /** Decode-only workers make the pixels; a GPU worker runs them. */
   private async classifyFed(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
-    const p = (await this.prep!.run({ kind: 'preprocess', files })) as PreprocessReply;
+    const p = (await this.task(this.prep!, { kind: 'preprocess', files })) as PreprocessReply;
     const rows = p.slots.filter((s) => 'row' in s).length;
     const f = rows ? await this.forward(p.pixels, rows) : undefined;
     const { model } = this.options;
@@ -242,12 +242,31 @@ export class InferencePool {
   async forward(pixels: Float32Array, batch: number, signal?: AbortSignal): Promise<ForwardReply> {
     if (signal?.aborted) throw abortError(signal);
     const transfer = pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
-    return (await abortable(this.pool.run({ kind: 'forward', pixels, batch }, { transferList: transfer }), signal)) as ForwardReply;
+    return (await abortable(this.task(this.pool, { kind: 'forward', pixels, batch }, { transferList: transfer }), signal)) as ForwardReply;
   }
 
+  /** Every task submitted and not yet settled (aborted calls leave theirs running in a worker). */
+  private readonly running = new Set<Promise<unknown>>();
+
+  private task(p: Piscina, task: unknown, opts?: { transferList: ArrayBuffer[] }): Promise<unknown> {
+    const r = p.run(task, opts);
+    const settled: Promise<boolean> = r.then(
+      () => this.running.delete(settled),
+      () => this.running.delete(settled),
+    );
+    this.running.add(settled);
+    return r;
+  }
+
+  /**
+   * Waits for the tasks still in the workers, then ends the workers. Running tasks finish first: terminating a GPU
+   * worker with a buffer mapping pending aborts the whole process inside Dawn ("Promise not resolved or rejected:
+   * mapAsync()"). The pools are destroyed rather than closed: Piscina's close() keeps the pool, its workerData
+   * (the model's SharedArrayBuffers) included, alive for its 30 s close timeout (20 pipelines in a row grew RSS
+   * by the model's size each).
+   */
   async close(): Promise<void> {
-    // close() lets running tasks finish: terminating a GPU worker with a buffer mapping pending aborts the
-    // whole process inside Dawn ("Promise not resolved or rejected: mapAsync()").
-    await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.close()));
+    while (this.running.size) await Promise.all(this.running);
+    await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.destroy()));
   }
 }
