@@ -7,7 +7,7 @@ import type { BenchEnvironment } from './types.js';
 
 const PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu', 'onnxruntime-node', 'webgpu', 'koffi', 'piscina', 'sharp'];
 
-function packageVersion(name: string): string | undefined {
+export function packageVersion(name: string): string | undefined {
   const require = createRequire(import.meta.url);
   try {
     // Find the package root from its main entry, then read its package.json (exports maps may hide it).

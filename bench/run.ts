@@ -5,20 +5,21 @@
  */
 import { readdir } from 'node:fs/promises';
 import { sharedFloat32, type ViTModel } from '../model/weights.js';
-import { checkPrecision, defaultPrecision, isGpuBackend, type BackendName, type Precision } from '../engine/session.js';
+import { checkPrecision, defaultPrecision, isGpuBackend, type AutoChoice, type BackendName, type BackendRequest, type Precision } from '../engine/session.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { withImageSize } from '../loaders/checkpoint.js';
 import type { ResolveOptions } from '../loaders/hub.js';
 import { openModel } from '../loaders/index.js';
 import { walkInputs } from '../util/inputs.js';
 import { xorshiftFill } from '../util/random.js';
-import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, startPool } from '../workers/pool.js';
 import { benchEnvironment } from './environment.js';
 import type { BenchMeasured, BenchReport, BenchResult, BenchSettings } from './types.js';
 
 export interface BenchOptions {
   model: string;
-  backends: BackendName[];
+  /** 'auto': the fastest backend that starts here, per combination (rows say which, with requested: 'auto'). */
+  backends: BackendRequest[];
   /** GPU backends: device sets (--gpus values), each a combination of its own. */
   gpus?: string[];
   /** Each backend runs those of these it has (checkPrecision; the rest are skipped, said on stderr). Default: the backend's own. */
@@ -38,6 +39,8 @@ export interface BenchOptions {
   hub?: ResolveOptions;
   /** Threads per session (default 1). */
   threads?: number;
+  /** Called when auto has chosen (the first time, and whenever the choice changes). */
+  onChoice?: (c: AutoChoice) => void;
   /** Called after each combination (progress on stderr). */
   onResult?: (r: BenchResult) => void;
 }
@@ -77,21 +80,25 @@ function settings(backend: BackendName, precision: Precision | undefined, gpus: 
   };
 }
 
-async function runOne(base: ViTModel, backend: BackendName, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: [number, number], o: BenchOptions, images?: string[]): Promise<BenchMeasured> {
+async function runOne(base: ViTModel, requested: BackendRequest, precision: Precision | undefined, gpus: number[] | undefined, workers: number, batch: number, size: [number, number], o: BenchOptions, images?: string[]): Promise<BenchMeasured> {
   const model = withImageSize(base, size);
-  const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
-  const pool = new InferencePool({
-    model,
-    backend,
-    workers: gpus ? Math.max(workers, gpus.length) : workers,
-    preprocessWorkers,
-    sessionOptions: { precision, threads: o.threads },
-    gpus,
-  });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
+  let pool;
   try {
-    await pool.ready();
+    ({ pool } = await startPool(requested, (backend) => {
+      const preprocessWorkers = o.mode === 'end-to-end' ? (o.preprocessWorkers ?? defaultPreprocessWorkers(backend)) : 0;
+      return { model, backend, workers: gpus ? Math.max(workers, gpus.length) : workers, preprocessWorkers, sessionOptions: { precision, threads: o.threads }, gpus };
+    }).then((r) => {
+      if (r.choice) noteChoice(r.choice, o);
+      return r;
+    }));
+  } catch (e) {
+    clearInterval(sampler);
+    throw e;
+  }
+  const backend = pool.options.backend;
+  try {
     const deviceName = pool.device;
     const pixels = o.mode === 'model' ? pixelBatch(model, batch) : undefined;
     let cursor = 0;
@@ -134,6 +141,7 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
     device.sort((a, b) => a - b);
     return {
       ...settings(backend, precision, gpus, workers, batch, size, o.mode),
+      ...(requested === 'auto' ? { requested } : {}),
       ...(deviceName ? { device: deviceName } : {}),
       ...(o.threads && o.threads > 1 ? { threads: o.threads } : {}),
       imagesPerSecond: (latencies.length * batch) / seconds,
@@ -149,8 +157,17 @@ async function runOne(base: ViTModel, backend: BackendName, precision: Precision
   }
 }
 
-async function gpuName(backends: BackendName[]): Promise<string | undefined> {
-  if (!backends.some(isGpuBackend)) return undefined;
+const lastChoice = new WeakMap<BenchOptions, string>();
+/** Tells onChoice about an auto choice once, and again only when it changes. */
+function noteChoice(c: AutoChoice, o: BenchOptions): void {
+  const key = JSON.stringify(c);
+  if (lastChoice.get(o) === key) return;
+  lastChoice.set(o, key);
+  o.onChoice?.(c);
+}
+
+async function gpuName(backends: BackendRequest[]): Promise<string | undefined> {
+  if (!backends.some((b) => b !== 'auto' && isGpuBackend(b))) return undefined;
   if (backends.includes('cuda')) {
     try {
       const { CudaApi } = await import('../engine/cuda/driver.js');
@@ -181,18 +198,18 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   environment.modelDims = { patchSize: c.patchSize, hiddenSize: c.hiddenSize, mlpDim: c.mlpDim };
   const results: BenchResult[] = [];
   for (const backend of o.backends)
-    for (const precision of precisionsFor(backend, o.precisions))
-      for (const gpuSpec of isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
+    for (const precision of backend === 'auto' ? (o.precisions ?? [undefined]) : precisionsFor(backend, o.precisions))
+      for (const gpuSpec of backend !== 'auto' && isGpuBackend(backend) && o.gpus ? o.gpus : [undefined]) {
         for (const size of o.imageSizes)
           for (const batch of o.batchSizes)
             for (const workers of o.workers) {
               // A combination that fails is kept as a row with its error; the sweep goes on.
               let r: BenchResult;
               try {
-                const gpus = gpuSpec ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
+                const gpus = gpuSpec && backend !== 'auto' ? parseGpus(gpuSpec, await gpuCount(backend), backend) : undefined;
                 r = await runOne(base, backend, precision, gpus, workers, batch, size, o, images);
               } catch (e) {
-                r = { ...settings(backend, precision, undefined, workers, batch, size, o.mode), error: e instanceof Error ? e.message : String(e) };
+                r = { ...settings(backend as BackendName, precision, undefined, workers, batch, size, o.mode), error: e instanceof Error ? e.message : String(e) };
               }
               results.push(r);
               o.onResult?.(r);

@@ -25,6 +25,8 @@ export interface BenchEnvironment {
 export interface BenchSettings {
   /** Backend, with its precision where it is not the plain fp32 of a CPU or webgpu run (`cuda-bf16`, `webgpu-fp16`). */
   backend: string;
+  /** 'auto' when the backend was chosen by --backend auto (`backend` is the one chosen). */
+  requested?: 'auto';
   precision?: string;
   /** What ran where: the sessions' describe() lines, with the kernel path ("webgpu fp16 (subgroup-matrix ...) on ...",
    * "cuda bf16 on GPU 0: NVIDIA H100 ..."). */

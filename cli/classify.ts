@@ -8,9 +8,9 @@ import type { ResolveOptions } from '../loaders/hub.js';
 import type { PosEmbedResample } from '../model/config.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
 import { outputWidth } from '../model/shapes.js';
-import type { BackendName, Precision } from '../engine/session.js';
+import { autoLine, isGpuBackend, type BackendName, type BackendRequest, type Precision } from '../engine/session.js';
 import { openModel } from '../loaders/index.js';
-import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, startPool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
 import { walkInputs, type Input } from '../util/inputs.js';
 import { takeShard, type Shard } from '../util/shard.js';
@@ -23,7 +23,8 @@ import { OutputSink } from './sink.js';
 export interface ClassifyOptions {
   paths: string[];
   model: string;
-  backend: BackendName;
+  /** A backend, or 'auto' (the fastest that starts here; the choice is said on stderr). */
+  backend: BackendRequest;
   precision?: Precision;
   /** Threads per session (onnx intra-op, wasm XNNPACK; default 1). */
   threads?: number;
@@ -69,14 +70,16 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     hub: { ...o.hub, onProgress: showProgress ? downloadProgress() : undefined },
   });
   checkRunFits(model.config, o.batchSize);
-  const pool = new InferencePool({
+  // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
+  const { pool, choice } = await startPool(o.backend, async (b: BackendName) => ({
     model,
-    backend: o.backend,
+    backend: b,
     workers: o.workers,
-    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
-    gpus: o.gpus ? parseGpus(o.gpus, await gpuCount(o.backend), o.backend) : undefined,
+    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(b),
+    gpus: o.gpus && (isGpuBackend(b) || o.backend !== 'auto') ? parseGpus(o.gpus, await gpuCount(b), b) : undefined,
     sessionOptions: { precision: o.precision, threads: o.threads },
-  });
+  }));
+  if (choice) process.stderr.write(`vit: ${autoLine(choice)}\n`);
   let interrupted: ClassifySummary['interrupted'];
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
     if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143); // a second signal: stop now
@@ -135,8 +138,6 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
 
   let completed = false;
   try {
-    // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
-    await pool.ready();
     if (pool.device) process.stderr.write(`vit: ${pool.device}\n`);
     // The output is opened only now: a failed set-up leaves an existing file untouched.
     const rowsPerRecord = Math.min(o.topK, outputWidth(model.config));

@@ -10,22 +10,19 @@
  * - FILE.npy: float32 [n, D], and a sidecar FILE.index.jsonl: the provenance line, then per input in input order
  *   `{"row", "file"}` or `{"file", "error"}`.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import type { PosEmbedResample } from '../model/config.js';
 import { gpuCount, parseGpus } from '../engine/gpus.js';
-import { defaultPrecision, type BackendName, type Precision } from '../engine/session.js';
+import { autoLine, isGpuBackend, type BackendName, type BackendRequest, type Precision } from '../engine/session.js';
 import { resolveModel, type ResolveOptions } from '../loaders/hub.js';
 import { openModel } from '../loaders/index.js';
 import { isRandomSpec } from '../loaders/random.js';
-import { openCheckpointFiles } from '../loaders/safetensors/shards.js';
 import { l2normalize } from '../pipeline/index.js';
-import type { ViTModel } from '../model/weights.js';
+import { provenance } from '../pipeline/provenance.js';
 import { countInputs, walkInputs, type Input } from '../util/inputs.js';
-import { defaultPreprocessWorkers, InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, startPool, type InferencePool } from '../workers/pool.js';
 import type { WorkerInput } from '../workers/protocol.js';
 import { checkRunFits } from './limits.js';
 import { ProgressLine } from './progress.js';
@@ -36,7 +33,8 @@ export type EmbedFormat = 'jsonl' | 'safetensors' | 'npy';
 export interface EmbedOptions {
   paths: string[];
   model: string;
-  backend: BackendName;
+  /** A backend, or 'auto' (the fastest that starts here; the choice is said on stderr and recorded). */
+  backend: BackendRequest;
   precision?: Precision;
   workers?: number;
   preprocessWorkers?: number;
@@ -70,59 +68,7 @@ export function embedFormat(format: EmbedFormat | undefined, output: string | un
   return f;
 }
 
-/** What produced the vectors, written beside them. */
-export interface Provenance {
-  engine: string;
-  engineVersion: string;
-  model: string;
-  /** The hub commit of the snapshot used, for a hub id. */
-  revision?: string;
-  /** sha256 of each checkpoint file (absent for random:<arch>, whose weights the spec itself fixes). */
-  weightsSha256?: Record<string, string>;
-  architecture: string;
-  checkpointFormat: string;
-  pool: 'cls' | 'mean';
-  normalize: boolean;
-  dim: number;
-  preprocess: { mode: string; size: [number, number]; cropPct?: number; interpolation: string; rescale: number; mean: number[]; std: number[] };
-  backend: BackendName;
-  precision: Precision;
-  created: string;
-}
-
-async function sha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-async function provenance(o: EmbedOptions, model: ViTModel, resolved: string | undefined): Promise<Provenance> {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
-  const c = model.config;
-  const p = c.preprocess;
-  let weightsSha256: Record<string, string> | undefined;
-  if (resolved) {
-    weightsSha256 = {};
-    for (const f of (await openCheckpointFiles(resolved)).files) weightsSha256[f.slice(f.lastIndexOf('/') + 1)] = await sha256(f);
-  }
-  const revision = resolved && resolved !== o.model ? /\/snapshots\/([0-9a-f]{40})(\/|$)/.exec(resolved)?.[1] : undefined;
-  return {
-    engine: pkg.name,
-    engineVersion: pkg.version,
-    model: o.model,
-    ...(revision ? { revision } : {}),
-    ...(weightsSha256 ? { weightsSha256 } : {}),
-    architecture: c.architecture,
-    checkpointFormat: c.format,
-    pool: o.pool,
-    normalize: o.normalize,
-    dim: c.hiddenSize,
-    preprocess: { mode: p.mode, size: p.size, ...(p.mode === 'resize-crop' ? { cropPct: p.cropPct } : {}), interpolation: p.interpolation, rescale: p.rescale, mean: p.mean, std: p.std },
-    backend: o.backend,
-    precision: o.precision ?? defaultPrecision(o.backend),
-    created: new Date().toISOString(),
-  };
-}
+export type { Provenance } from '../pipeline/provenance.js';
 
 type Outcome = { row: Float32Array } | { error: string };
 
@@ -208,15 +154,24 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
   const model = await openModel(resolved ?? o.model, { imageSize: o.imageSize, posEmbedResample: o.posEmbed });
   model.source = o.model;
   checkRunFits(model.config, o.batchSize);
-  const prov = await provenance(o, model, resolved);
-  const pool = new InferencePool({
+  const gpuList = async (b: BackendName) => (o.gpus && (isGpuBackend(b) || o.backend !== 'auto') ? parseGpus(o.gpus, await gpuCount(b), b) : undefined);
+  // Every worker builds its session first: a backend that cannot start fails once, clearly, not per image.
+  const { pool, choice } = await startPool(o.backend, async (b) => ({
     model,
-    backend: o.backend,
+    backend: b,
     workers: o.workers,
-    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(o.backend),
-    gpus: o.gpus ? parseGpus(o.gpus, await gpuCount(o.backend), o.backend) : undefined,
+    preprocessWorkers: o.preprocessWorkers ?? defaultPreprocessWorkers(b),
+    gpus: await gpuList(b),
     sessionOptions: { precision: o.precision, output: o.pool },
-  });
+  }));
+  if (choice) process.stderr.write(`vit: ${autoLine(choice)}\n`);
+  let prov;
+  try {
+    prov = await provenance({ spec: o.model, resolved, model, pool: o.pool, normalize: o.normalize, backend: pool.options.backend, requested: choice?.requested, precision: o.precision });
+  } catch (e) {
+    await pool.close();
+    throw e;
+  }
 
   let interrupted: EmbedSummary['interrupted'];
   let bar: ProgressLine | undefined;
@@ -274,7 +229,6 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
 
   let completed = false;
   try {
-    await pool.ready();
     if (pool.device) process.stderr.write(`vit: ${pool.device}\n`);
     if (format === 'jsonl') {
       sink = (await OutputSink.open(o.output, { format: 'jsonl', rowsPerRecord: 1 })).sink;

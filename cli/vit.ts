@@ -2,7 +2,7 @@
 /** The `vit` command. Each subcommand lives in its own file under cli/. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ALL_BACKENDS, ALL_PRECISIONS, type BackendName, type Precision } from '../engine/session.js';
+import { ALL_BACKENDS, ALL_PRECISIONS, autoLine, type BackendName, type BackendRequest, type Precision } from '../engine/session.js';
 import { parseShard } from '../util/shard.js';
 import { queueCommand } from './queue/command.js';
 import { shutdown } from '../util/shutdown.js';
@@ -78,9 +78,16 @@ function number(name: string) {
 }
 
 const BACKENDS_HELP =
-  'onnx (CPU, onnxruntime-node; the default when it is installed), wasm (CPU, XNNPACK; the default otherwise), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)';
+  'onnx (CPU, onnxruntime-node; the default CPU backend when it is installed), wasm (CPU, XNNPACK; the default CPU backend otherwise), cpu (plain JS), tensorflow (needs @tensorflow/tfjs-node), webgpu (GPU, any vendor), cuda (NVIDIA GPU; needs koffi)';
 
+/** compare and queue work: a named backend, else the default CPU backend (resolveBackend). */
 const backendOption = () => new Option('--backend <name>', BACKENDS_HELP).choices(ALL_BACKENDS as string[]);
+
+/** classify and embed: 'auto' (the default) takes the fastest backend that starts here and says why on stderr. */
+const autoBackendOption = () =>
+  new Option('--backend <name>', `auto (default: cuda, else webgpu on a hardware adapter, else the best CPU backend; the choice is said on stderr), ${BACKENDS_HELP}`)
+    .choices(['auto', ...ALL_BACKENDS])
+    .default('auto');
 
 const threadsOption = () => new Option('--threads <n>', 'threads per worker session (onnx intra-op, wasm XNNPACK)').argParser(count('--threads'));
 
@@ -94,6 +101,11 @@ async function resolveBackend(named: string | undefined, precision?: Precision):
   if (precision) checkPrecision(backend, precision);
   await checkBackend(backend);
   return backend;
+}
+
+/** classify, embed and bench: 'auto' (or nothing named) stays 'auto' (engine/auto.ts); a named backend is checked as in resolveBackend. */
+async function resolveRequest(named: string | undefined, precision?: Precision): Promise<BackendRequest> {
+  return named === undefined || named === 'auto' ? 'auto' : resolveBackend(named, precision);
 }
 
 const precisionOption = () =>
@@ -137,7 +149,7 @@ program
   .description('classify images (files and directories), one output record per input in input order')
   .argument('<paths...>', 'image files and/or directories')
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
-  .addOption(backendOption())
+  .addOption(autoBackendOption())
   .addOption(precisionOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
@@ -165,7 +177,7 @@ program
     const s = await runClassify({
       ...o,
       paths,
-      backend: await resolveBackend(o.backend, o.precision),
+      backend: await resolveRequest(o.backend, o.precision),
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -199,7 +211,7 @@ program
   .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
   .addOption(new Option('--pool <kind>', 'cls: the final-norm class token; mean: the mean of the final-norm patch tokens').choices(['cls', 'mean']).default('cls'))
   .option('--normalize', 'scale each vector to unit L2 norm')
-  .addOption(backendOption())
+  .addOption(autoBackendOption())
   .addOption(precisionOption())
   .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
   .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
@@ -219,7 +231,7 @@ program
       ...o,
       paths,
       normalize: Boolean(o.normalize),
-      backend: await resolveBackend(o.backend, o.precision),
+      backend: await resolveRequest(o.backend, o.precision),
       precision: o.precision as Precision | undefined,
       imageSize: await imageSizeOption(o.imageSize),
       progress: o.progress === false ? false : undefined,
@@ -250,7 +262,7 @@ program
   .command('bench')
   .description('throughput (images/s) and per-batch latency for each backend x workers x batch size x image size')
   .option('--model <dir|hub-id|random:arch>', 'model; random:<arch> needs no download (e.g. random:vit-base-patch16-224)', 'random:vit-base-patch16-224')
-  .option('--backend <list>', `backends, comma-separated (${ALL_BACKENDS.join(', ')}; default: onnx when onnxruntime-node is installed, else wasm)`)
+  .option('--backend <list>', `backends, comma-separated (auto, ${ALL_BACKENDS.join(', ')}; default auto: the fastest that starts here)`, 'auto')
   .option('--precision <list>', "precisions, comma-separated (cuda: fp32, tf32, bf16, fp16; webgpu: fp32, fp16; onnx: fp32, int8; default: each backend's own); a backend skips those it lacks", precisionList)
   .option('--workers <list>', 'worker counts, comma-separated', numberList('--workers'), [1])
   .option('--batch-size <list>', 'batch sizes, comma-separated', numberList('--batch-size'), [8])
@@ -269,10 +281,10 @@ program
   .action(async (o) => {
     const { runBench } = await import('../bench/run.js');
     const { formatCsv, formatJson, formatTable, sizeLabel } = await import('../bench/format.js');
-    const backends = o.backend === undefined ? [undefined] : String(o.backend).split(',').map((b) => b.trim() as BackendName);
-    for (const b of backends) if (b !== undefined && !ALL_BACKENDS.includes(b)) throw new Error(`--backend: unknown backend "${b}" (${ALL_BACKENDS.join(', ')})`);
-    const resolved: BackendName[] = [];
-    for (const b of backends) resolved.push(await resolveBackend(b));
+    const backends = String(o.backend).split(',').map((b) => b.trim());
+    for (const b of backends) if (b !== 'auto' && !ALL_BACKENDS.includes(b as BackendName)) throw new Error(`--backend: unknown backend "${b}" (auto, ${ALL_BACKENDS.join(', ')})`);
+    const resolved: BackendRequest[] = [];
+    for (const b of backends) resolved.push(await resolveRequest(b));
     const report = await runBench({
       model: o.model,
       backends: resolved,
@@ -289,6 +301,7 @@ program
       images: o.images,
       preprocessWorkers: o.preprocessWorkers,
       hub,
+      onChoice: (c) => console.error(`vit: ${autoLine(c)}`),
       onResult: (r) =>
         console.error(
           `bench: ${r.backend}${r.precision ? ` ${r.precision}` : ''} ${r.mode} ${sizeLabel(r)}px batch ${r.batchSize} workers ${r.workers}: ` +
@@ -309,6 +322,18 @@ program
       console.error(`bench: ${failed} of ${report.results.length} combinations failed (marked with their error)`);
       process.exitCode = EXIT.someFailed;
     }
+  });
+
+program
+  .command('doctor')
+  .description('what runs here: Node and CPU features, every backend (works, or exactly why not), the model cache, a self-test per working backend')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const { runDoctor, formatDoctor } = await import('./doctor.js');
+    const report = await runDoctor();
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
+    // Dawn's instance keeps the event loop alive: end once the report is out.
+    process.stdout.write('', () => process.exit(report.backends.some((b) => b.works) ? EXIT.ok : EXIT.usage));
   });
 
 program.addCommand(

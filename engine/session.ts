@@ -1,9 +1,12 @@
 /** createSession: the backend for a name, loaded on demand. */
 import type { ViTModel } from '../model/weights.js';
-import { loadOrt, ortAvailable } from './onnx/runtime.js';
+import { loadOrt } from './onnx/runtime.js';
+import type { BackendRequest } from './auto.js';
 import { defaultPrecision, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
 
 export { ALL_BACKENDS, ALL_PRECISIONS, defaultPrecision, isGpuBackend, type BackendName, type InferenceSession, type Precision, type SessionOptions } from './types.js';
+
+export { autoLine, bestCpuBackend, type AutoChoice, type BackendRequest } from './auto.js';
 
 /** Precisions each backend implements (its defaultPrecision among them). */
 const PRECISIONS: Record<BackendName, readonly Precision[]> = {
@@ -21,7 +24,12 @@ export function checkPrecision(backend: BackendName, precision: Precision = defa
   if (!ok.includes(precision)) throw new Error(`backend ${backend} has no precision ${precision} (it has: ${ok.join(', ')})`);
 }
 
-export async function createSession(model: ViTModel, backend: BackendName, opts: SessionOptions = {}): Promise<InferenceSession> {
+/** 'auto' tries the backends in the auto order (engine/auto.ts); `session.backend` says which one started. */
+export async function createSession(model: ViTModel, backend: BackendRequest, opts: SessionOptions = {}): Promise<InferenceSession> {
+  if (backend === 'auto') {
+    const { startAuto } = await import('./auto.js');
+    return (await startAuto((b) => createSession(model, b, opts))).value;
+  }
   checkPrecision(backend, opts.precision);
   if (backend === 'cuda') {
     const { createCudaSession } = await import('./cuda/session.js');
@@ -54,6 +62,4 @@ export async function checkBackend(backend: BackendName): Promise<void> {
 }
 
 /** The CPU backend to use when none is named: onnx where onnxruntime-node loads, else wasm. */
-export async function defaultCpuBackend(): Promise<BackendName> {
-  return (await ortAvailable()) ? 'onnx' : 'wasm';
-}
+export { defaultCpuBackend } from './default-cpu.js';

@@ -6,15 +6,21 @@
  *   const [top] = await classify('cat.jpg', { topK: 3 });          // [{ label, score, index }, ...]
  *   await classify.close();
  */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { AutoChoice, BackendRequest } from '../engine/auto.js';
 import { softmaxTopK } from '../engine/postprocess.js';
-import { defaultCpuBackend } from '../engine/session.js';
 import type { BackendName, Precision } from '../engine/types.js';
+import { resolveModel } from '../loaders/hub.js';
 import { openModel } from '../loaders/index.js';
+import { isRandomSpec } from '../loaders/random.js';
 import { outputWidth, type ModelOutput } from '../model/shapes.js';
 import type { ViTModel } from '../model/weights.js';
-import { InferencePool } from '../workers/pool.js';
+import { abortError, startPool, type InferencePool } from '../workers/pool.js';
 import type { WorkerInput } from '../workers/protocol.js';
+import { provenance, type Provenance } from './provenance.js';
+
+export type { Provenance } from './provenance.js';
 
 /** Decoded pixels: interleaved 8-bit, row-major; channels 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). */
 export interface RawImage {
@@ -34,8 +40,12 @@ export interface Classification {
 }
 
 export interface PipelineOptions {
-  /** Default 'wasm'; 'cpu', 'tensorflow', 'webgpu', 'cuda'. */
-  backend?: BackendName;
+  /**
+   * 'auto' (default): cuda where it starts, else webgpu on a hardware adapter, else the best CPU backend
+   * (onnx where onnxruntime-node loads, else wasm; `backendChoice` says which and why); or 'onnx', 'wasm',
+   * 'cpu', 'tensorflow', 'webgpu', 'cuda'.
+   */
+  backend?: BackendRequest;
   /** Default: the backend's own. webgpu 'fp32' or 'fp16'; cuda 'fp32', 'tf32', 'bf16' (its default), 'fp16'; onnx 'fp32' or 'int8'. */
   precision?: Precision;
   /** Worker threads (default: CPU count on CPU backends, 1 on GPU backends). */
@@ -64,7 +74,7 @@ export interface FeatureOptions extends PipelineOptions {
 }
 
 export interface CallOptions {
-  /** Aborting stops taking inputs and rejects with an AbortError; the pipeline stays usable. */
+  /** Aborting stops taking inputs, lets no further results out and rejects at once with an AbortError; the pipeline stays usable. */
   signal?: AbortSignal;
   /** Called after each batch with the inputs done so far and the total when known. */
   onProgress?: (p: { done: number; total?: number }) => void;
@@ -74,8 +84,14 @@ export type Inputs = ImageInput | ImageInput[] | Iterable<ImageInput> | AsyncIte
 
 interface PipelineBase {
   readonly model: ViTModel;
+  /** The backend that runs (under 'auto', the one chosen). */
   readonly backend: BackendName;
-  /** Ends the workers (after the batches in flight). */
+  /** Under 'auto': what was chosen and why each faster backend was skipped. */
+  readonly backendChoice?: AutoChoice;
+  /**
+   * Rejects calls still running with an AbortError, waits for the batches in workers, then ends the workers
+   * (their sessions, host copies and device buffers go with them).
+   */
   close(): Promise<void>;
 }
 
@@ -89,6 +105,8 @@ export interface ImageFeatureExtractionPipeline extends PipelineBase {
   readonly dim: number;
   readonly pool: 'cls' | 'mean';
   readonly normalize: boolean;
+  /** What produced these vectors (model and weights, preprocessing, backend, precision, engine version). */
+  readonly provenance: Provenance;
   (input: ImageInput, options?: CallOptions): Promise<Float32Array>;
   (inputs: ImageInput[] | Iterable<ImageInput> | AsyncIterable<ImageInput>, options?: CallOptions): Promise<Float32Array[]>;
 }
@@ -108,23 +126,21 @@ export async function pipeline(
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`pipeline: batchSize must be a positive integer, got ${batchSize}`);
   const size = options.imageSize === undefined ? undefined : typeof options.imageSize === 'number' ? ([options.imageSize, options.imageSize] as [number, number]) : options.imageSize;
-  const m = typeof model === 'string' ? await openModel(model, { imageSize: size }) : model;
-  const backend = options.backend ?? (await defaultCpuBackend());
+  const spec = typeof model === 'string' ? model : model.source;
+  // The checkpoint's local path (a hub snapshot, a directory), for the provenance's revision and sha256.
+  const resolved = typeof model === 'string' ? (isRandomSpec(model) ? undefined : await resolveModel(model)) : existsSync(model.source) ? model.source : undefined;
+  const m = typeof model === 'string' ? await openModel(resolved ?? model, { imageSize: size }) : model;
+  if (typeof model === 'string') m.source = model;
   const output: ModelOutput = task === 'image-classification' ? 'logits' : pool;
-  const workers = new InferencePool({
+  const { pool: workers, choice } = await startPool(options.backend ?? 'auto', (backend) => ({
     model: m,
     backend,
     workers: options.workers,
     sessionOptions: { precision: options.precision, gpuIndex: options.gpuIndex ?? options.device, output },
-  });
-  try {
-    await workers.ready();
-  } catch (e) {
-    await workers.close();
-    throw e;
-  }
+  }));
+  const backend = workers.options.backend;
   const runner = new Runner(workers, batchSize, options.fetchTimeoutMs ?? 30_000);
-  const base = { model: m, backend, close: () => runner.close() };
+  const base = { model: m, backend, ...(choice ? { backendChoice: choice } : {}), close: () => runner.close() };
   if (task === 'image-classification') {
     const defaultTopK = options.topK ?? 5;
     const k = Math.min(outputWidth(m.config), defaultTopK);
@@ -134,8 +150,15 @@ export async function pipeline(
     return Object.assign(fn, base) as ImageClassificationPipeline;
   }
   const normalize = options.normalize ?? false;
+  let prov: Provenance;
+  try {
+    prov = await provenance({ spec, resolved, model: m, pool, normalize, backend, requested: choice?.requested, precision: options.precision });
+  } catch (e) {
+    await runner.close();
+    throw e;
+  }
   const fn = (input: Inputs, o: CallOptions = {}) => runner.call(input, o, (row) => (normalize ? l2normalize(row) : row));
-  return Object.assign(fn, base, { dim: m.config.hiddenSize, pool, normalize }) as ImageFeatureExtractionPipeline;
+  return Object.assign(fn, base, { dim: m.config.hiddenSize, pool, normalize, provenance: prov }) as ImageFeatureExtractionPipeline;
 }
 
 /** Row scaled to unit L2 norm (a zero row stays zero). */
@@ -144,12 +167,6 @@ export function l2normalize(row: Float32Array): Float32Array {
   for (const v of row) s += v * v;
   const n = Math.sqrt(s);
   return n > 0 ? row.map((v) => v / n) : row;
-}
-
-function abortError(signal: AbortSignal): Error {
-  const r = signal.reason as unknown;
-  if (r instanceof Error && r.name === 'AbortError') return r;
-  return new DOMException(r instanceof Error ? r.message : 'The operation was aborted', 'AbortError');
 }
 
 function isRawImage(x: unknown): x is RawImage {
@@ -162,6 +179,8 @@ const isSingle = (x: unknown): x is ImageInput => typeof x === 'string' || x ins
 class Runner {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Aborts the calls still running when close() is called. */
+  private readonly closing = new AbortController();
   constructor(
     private readonly pool: InferencePool,
     private readonly batchSize: number,
@@ -173,19 +192,20 @@ class Runner {
     const single = isSingle(input);
     const items: Iterable<ImageInput> | AsyncIterable<ImageInput> = single ? [input] : (input as Iterable<ImageInput>);
     const total = Array.isArray(items) ? items.length : undefined;
-    const signal = o.signal;
-    if (signal?.aborted) throw abortError(signal);
+    const signal = o.signal ? AbortSignal.any([o.signal, this.closing.signal]) : this.closing.signal;
+    o = { ...o, signal };
+    if (signal.aborted) throw abortError(signal);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(abortError(signal!));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => undefined);
     try {
       const out = await Promise.race([this.runAll(items, total, o, post), aborted]);
       return single ? out[0]! : out;
     } finally {
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -201,7 +221,7 @@ class Runner {
       const p = (async () => {
         const inputs = await Promise.all(b.map((x) => x.input));
         if (o.signal?.aborted) return;
-        const rows = await this.track(this.pool.outputs(inputs));
+        const rows = await this.track(this.pool.outputs(inputs, o.signal));
         if (o.signal?.aborted) return; // no results after an abort
         rows.forEach((r, i) => {
           if ('error' in r) throw new Error(`input ${b[i]!.at}: ${r.error}`);
@@ -271,6 +291,7 @@ class Runner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new DOMException('pipeline: closed', 'AbortError'));
     await Promise.all(this.inFlight);
     await this.pool.close();
   }

@@ -12,9 +12,12 @@ const run = promisify(execFile);
 const CLI = 'dist/cli/vit.js';
 const TINY = 'test/fixtures/models/timm-tiny';
 
-async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Hooks that make auto find no GPU, so its choice is the default CPU backend on any machine. */
+const NO_GPU = { VIT_LIBCUDA: '/nonexistent/libcuda.so.1', VIT_TEST_WEBGPU_ADAPTER: 'none' };
+
+async function bench(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run('node', [CLI, 'bench', ...args]);
+    const r = await run('node', [CLI, 'bench', ...args], { env: { ...process.env, ...env } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -24,16 +27,17 @@ async function bench(args: string[]): Promise<{ code: number; stdout: string; st
 
 describe('vit bench', () => {
   it('--format json: environment and one result per combination, with the documented fields', async () => {
-    const r = await bench(['--model', TINY, '--workers', '1,2', '--batch-size', '2', '--image-size', '224,256', '--warmup', '0', '--iterations', '1', '--format', 'json']);
+    const r = await bench(['--model', TINY, '--workers', '1,2', '--batch-size', '2', '--image-size', '224,256', '--warmup', '0', '--iterations', '1', '--format', 'json'], NO_GPU);
     expect(r.code).toBe(0);
-    // No --backend: the default CPU backend for what is installed (onnx with onnxruntime-node, else wasm).
+    // No --backend: auto, which without a GPU takes the default CPU backend (onnx with onnxruntime-node, else wasm).
     const backend = await defaultCpuBackend();
+    expect(r.stderr).toContain(`vit: backend auto -> ${backend} (cuda: libcuda.so.1 not found; webgpu: no WebGPU adapter)`);
     const rep = JSON.parse(r.stdout) as { environment: Record<string, unknown>; results: Record<string, unknown>[] };
     expect(rep.environment).toMatchObject({ cores: expect.any(Number), node: process.version, model: TINY });
     expect(Object.keys(rep.environment.packages as object)).toContain('@tensorflow/tfjs-core');
     expect(rep.results.map((x) => [x.workers, x.imageSize])).toEqual([[1, 224], [2, 224], [1, 256], [2, 256]]);
     for (const x of rep.results) {
-      expect(x).toMatchObject({ backend, batchSize: 2, mode: 'model', imagesPerSecond: expect.any(Number), peakRssMB: expect.any(Number) });
+      expect(x).toMatchObject({ backend, requested: 'auto', batchSize: 2, mode: 'model', imagesPerSecond: expect.any(Number), peakRssMB: expect.any(Number) });
       const l = x.latencyMs as { p50: number; p95: number; p99: number };
       expect(l.p50).toBeGreaterThan(0);
       expect(l.p50).toBeLessThanOrEqual(l.p95);

@@ -129,7 +129,7 @@ describe('4. usage errors, closed pipes, missing inputs, inspect random:, PyTorc
   it('| head -1: the first record, then a quiet exit 0 (EPIPE)', async () => {
     const many = mkdtempSync(join(tmpdir(), 'vit-epipe-'));
     for (let i = 0; i < 60; i++) copyFileSync(join(PHOTOS, 'HappyFish.jpg'), join(many, `img${String(i).padStart(2, '0')}.jpg`));
-    const cmd = `set -o pipefail; node ${shellQuote(CLI)} classify ${shellQuote(many)} --model ${shellQuote(TINY)} --workers 1 --batch-size 1 --format jsonl | head -1`;
+    const cmd = `set -o pipefail; node ${shellQuote(CLI)} classify ${shellQuote(many)} --model ${shellQuote(TINY)} --workers 1 --batch-size 1 --format jsonl --backend wasm | head -1`;
     const r = await run('bash', ['-c', cmd]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);

@@ -14,7 +14,9 @@ import { softmaxTopK } from '../engine/postprocess.js';
 import { createSession } from '../engine/session.js';
 import { loadModel } from '../loaders/checkpoint.js';
 import { forward64 } from '../model/reference.js';
+import { tinyRandomModel } from '../model/random.js';
 import { pipeline, type ImageClassificationPipeline, type ImageFeatureExtractionPipeline } from '../pipeline/index.js';
+import { InferencePool } from '../workers/pool.js';
 import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
 
 const MODEL = join(MODELS, 'timm-tiny');
@@ -133,6 +135,48 @@ describe('pipeline("image-classification")', () => {
     expect(await classify(photos[2]!)).toEqual(await direct(photos[2]!, 3));
     await expect(classify(photos[0]!, { signal: AbortSignal.abort() })).rejects.toThrow(/abort/i);
   });
+
+  it('close() during a call rejects it with an AbortError, lets no result out and ends the workers', async () => {
+    const p = await pipeline('image-classification', MODEL, { backend: 'wasm', workers: 1, batchSize: 1 });
+    const progress: number[] = [];
+    const call = p(Array.from({ length: 60 }, (_, i) => photos[i % photos.length]!), { onProgress: (x) => progress.push(x.done) });
+    while (!progress.length) await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    const [err] = await Promise.all([call.catch((e: Error) => e), p.close()]);
+    expect((err as Error).name).toBe('AbortError');
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const seen = progress.length;
+    expect(seen).toBeLessThan(60);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(progress.length).toBe(seen);
+    await expect(p(photos[0]!)).rejects.toThrow(/closed/);
+  }, 60_000);
+});
+
+describe('InferencePool operations take an AbortSignal', () => {
+  it('an abort rejects at once with an AbortError; the pool stays usable', async () => {
+    const model = tinyRandomModel(3);
+    const pool = new InferencePool({ model, backend: 'cpu', workers: 1 });
+    try {
+      await pool.ready();
+      const [h, w] = model.config.imageSize;
+      const px = (n: number) => new Float32Array(n * 3 * h * w).fill(0.5);
+      const ac = new AbortController();
+      const slow = pool.forward(px(64), 64, ac.signal);
+      const t0 = performance.now();
+      ac.abort();
+      const err = await slow.catch((e: Error) => e);
+      expect((err as Error).name).toBe('AbortError');
+      expect(performance.now() - t0).toBeLessThan(100);
+      await expect(pool.outputs([photos[0]!], AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(pool.classify([photos[0]!], 3, AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
+      const r = await pool.forward(px(1), 1);
+      expect(r.logits).toHaveLength(model.config.numClasses);
+      expect(Array.from(r.logits).every(Number.isFinite)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
 });
 
 describe('pipeline("image-feature-extraction")', () => {

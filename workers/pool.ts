@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
+import { startAuto, type AutoChoice, type BackendRequest } from '../engine/auto.js';
 import { outputWidth } from '../model/shapes.js';
 import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
 import { onShutdown } from '../util/shutdown.js';
@@ -52,6 +53,65 @@ export function defaultWorkers(backend: BackendName): number {
  */
 export function defaultPreprocessWorkers(backend: BackendName): number {
   return isGpuBackend(backend) ? Math.max(1, availableParallelism() - 2) : 0;
+}
+
+/** An AbortError for a signal (its reason when that is one already). */
+export function abortError(signal: AbortSignal): Error {
+  const r = signal.reason as unknown;
+  if (r instanceof Error && r.name === 'AbortError') return r;
+  return new DOMException(r instanceof Error ? r.message : 'The operation was aborted', 'AbortError');
+}
+
+/**
+ * `work` unless `signal` aborts first: then an AbortError at once, and whatever `work` ends with is dropped (a
+ * batch already in a worker finishes there; the pool stays usable).
+ */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => undefined);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) reject(abortError(signal));
+        else resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(signal.aborted ? abortError(signal) : e);
+      },
+    );
+  });
+}
+
+/**
+ * A pool whose every worker has its session: for a named backend, or under 'auto' the first backend in the auto
+ * order whose pool starts (engine/auto.ts; `choice` says which and why the faster ones were skipped). `options`
+ * makes the pool options for a backend (defaults such as decode-only workers depend on it). A pool that fails
+ * to start is closed before the error (or the next backend).
+ */
+export async function startPool(backend: BackendRequest, options: (b: BackendName) => PoolOptions | Promise<PoolOptions>): Promise<{ pool: InferencePool; choice?: AutoChoice }> {
+  const start = async (b: BackendName) => {
+    const pool = new InferencePool(await options(b));
+    try {
+      await pool.ready();
+      return pool;
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+  };
+  if (backend !== 'auto') return { pool: await start(backend) };
+  const { value, choice } = await startAuto(start);
+  return { pool: value, choice };
 }
 
 export class InferencePool {
@@ -105,7 +165,7 @@ export class InferencePool {
   private started?: Promise<void>;
 
   private async waitReady(): Promise<void> {
-    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'ready' })))) as ReadyReply[];
+    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.task(this.pool, { kind: 'ready' })))) as ReadyReply[];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }
@@ -118,20 +178,23 @@ export class InferencePool {
   /**
    * Classify one batch of files. Never rejects for a bad input: failures come back per file. When a worker
    * dies on the batch, its halves are retried apart (and so on down to single files), so only an input that
-   * kills a worker on its own (twice) is reported failed.
+   * kills a worker on its own (twice) is reported failed. `signal` rejects it with an AbortError at once.
    */
-  async classify(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
+  async classify(files: WorkerInput[], topK: number, signal?: AbortSignal): Promise<ClassifyReply> {
+    if (signal?.aborted) throw abortError(signal);
     try {
-      return await this.classifyOnce(files, topK);
+      return await abortable(this.classifyOnce(files, topK), signal);
     } catch (e) {
+      if (signal?.aborted) throw abortError(signal);
       if (files.length > 1) {
         const mid = Math.ceil(files.length / 2);
-        const [a, b] = await Promise.all([this.classify(files.slice(0, mid), topK), this.classify(files.slice(mid), topK)]);
+        const [a, b] = await Promise.all([this.classify(files.slice(0, mid), topK, signal), this.classify(files.slice(mid), topK, signal)]);
         return { results: [...a.results, ...b.results], decodeMs: a.decodeMs + b.decodeMs, forwardMs: a.forwardMs + b.forwardMs };
       }
       try {
-        return await this.classifyOnce(files, topK); // one file: once more, in case the death was not its doing
+        return await abortable(this.classifyOnce(files, topK), signal); // one file: once more, in case the death was not its doing
       } catch (again) {
+        if (signal?.aborted) throw abortError(signal);
         const why = again instanceof Error ? again.message : String(again);
         return { results: [{ error: `worker failed twice on this file alone: ${why}` }], decodeMs: 0, forwardMs: 0 };
       }
@@ -140,14 +203,20 @@ export class InferencePool {
 
   private async classifyOnce(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
     if (this.prep) return this.classifyFed(files, topK);
-    return (await this.pool.run({ kind: 'classify', files, topK })) as ClassifyReply;
+    return (await this.task(this.pool, { kind: 'classify', files, topK })) as ClassifyReply;
   }
 
   /**
    * The session's output rows (logits, or features with sessionOptions.output) per input, or its error.
-   * Encoded bytes and pixels are copied once and the copies transferred to the worker.
+   * Encoded bytes and pixels are copied once and the copies transferred to the worker. `signal` rejects it with
+   * an AbortError at once (the batch already in a worker finishes there).
    */
-  async outputs(inputs: WorkerInput[]): Promise<({ row: Float32Array } | { error: string })[]> {
+  outputs(inputs: WorkerInput[], signal?: AbortSignal): Promise<({ row: Float32Array } | { error: string })[]> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return abortable(this.outputsOnce(inputs), signal);
+  }
+
+  private async outputsOnce(inputs: WorkerInput[]): Promise<({ row: Float32Array } | { error: string })[]> {
     const width = outputWidth(this.options.model.config, this.options.sessionOptions?.output);
     const transfer: ArrayBuffer[] = [];
     const files = inputs.map((f) => {
@@ -158,11 +227,11 @@ export class InferencePool {
     });
     let r: OutputReply;
     if (this.prep) {
-      const p = (await this.prep.run({ kind: 'preprocess', files }, { transferList: transfer })) as PreprocessReply;
+      const p = (await this.task(this.prep, { kind: 'preprocess', files }, { transferList: transfer })) as PreprocessReply;
       const n = p.slots.filter((s) => 'row' in s).length;
       r = { rows: n ? (await this.forward(p.pixels, n)).logits : new Float32Array(0), slots: p.slots, decodeMs: p.decodeMs, forwardMs: 0 };
     } else {
-      r = (await this.pool.run({ kind: 'output', files }, { transferList: transfer })) as OutputReply;
+      r = (await this.task(this.pool, { kind: 'output', files }, { transferList: transfer })) as OutputReply;
     }
     return r.slots.map((s) => {
       if ('error' in s) return { error: s.error };
@@ -174,7 +243,7 @@ export class InferencePool {
 
   /** Decode-only workers make the pixels; a GPU worker runs them. */
   private async classifyFed(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
-    const p = (await this.prep!.run({ kind: 'preprocess', files })) as PreprocessReply;
+    const p = (await this.task(this.prep!, { kind: 'preprocess', files })) as PreprocessReply;
     const rows = p.slots.filter((s) => 'row' in s).length;
     const f = rows ? await this.forward(p.pixels, rows) : undefined;
     const { model } = this.options;
@@ -182,18 +251,45 @@ export class InferencePool {
   }
 
   /** Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared. */
-  async forward(pixels: Float32Array, batch: number): Promise<ForwardReply> {
+  async forward(pixels: Float32Array, batch: number, signal?: AbortSignal): Promise<ForwardReply> {
+    if (signal?.aborted) throw abortError(signal);
     const transfer = pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
-    return (await this.pool.run({ kind: 'forward', pixels, batch }, { transferList: transfer })) as ForwardReply;
+    return (await abortable(this.task(this.pool, { kind: 'forward', pixels, batch }, { transferList: transfer }), signal)) as ForwardReply;
   }
 
-  async close(): Promise<void> {
+  /** Every task submitted and not yet settled (aborted calls leave theirs running in a worker). */
+  private readonly running = new Set<Promise<unknown>>();
+
+  private task(p: Piscina, task: unknown, opts?: { transferList: ArrayBuffer[] }): Promise<unknown> {
+    const r = p.run(task, opts);
+    const settled: Promise<boolean> = r.then(
+      () => this.running.delete(settled),
+      () => this.running.delete(settled),
+    );
+    this.running.add(settled);
+    return r;
+  }
+
+  /**
+   * Waits for the tasks still in the workers, then ends the workers. Running tasks finish first: terminating a GPU
+   * worker with a buffer mapping pending aborts the whole process inside Dawn ("Promise not resolved or rejected:
+   * mapAsync()"). The pools are destroyed rather than closed: Piscina's close() keeps the pool, its workerData
+   * (the model's SharedArrayBuffers) included, alive for its 30 s close timeout (20 pipelines in a row grew RSS
+   * by the model's size each).
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shut());
+  }
+
+  /** Set by the first close(): a second one (shutdown() and then the caller) waits for the same end. */
+  private closing?: Promise<void>;
+
+  private async shut(): Promise<void> {
     this.unregister();
     // Workers create their sessions as they start: terminating one mid-creation aborts the process in a native
     // backend (onnxruntime-node), so the creation ends first, failed or not.
     await this.ready().catch(() => undefined);
-    // close() lets running tasks finish: terminating a GPU worker with a buffer mapping pending aborts the
-    // whole process inside Dawn ("Promise not resolved or rejected: mapAsync()").
-    await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.close()));
+    while (this.running.size) await Promise.all(this.running);
+    await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.destroy()));
   }
 }

@@ -2,7 +2,10 @@
  * One WebGPU device through Dawn (`webgpu` npm package): instance, adapter and device creation with
  * the limits the kernels need, loss and error tracking, shader compilation with readable errors.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
+import { ldconfigPaths } from '../cuda/libraries.js';
 
 // Objects returned by create() must stay referenced while their devices live, or the process dies:
 // one per distinct flag set, kept for the life of the process.
@@ -57,6 +60,87 @@ const infoExt = (i: GPUAdapterInfo) => i as unknown as AdapterInfoExt;
 /** Readable list of subgroup-matrix configs, e.g. "f16->f32 16x16x16". */
 export function matrixConfigNames(info: GPUAdapterInfo): string[] {
   return (infoExt(info).subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`);
+}
+
+/**
+ * Test hook VIT_TEST_WEBGPU_ADAPTER: 'none' makes adapter requests find nothing; 'software' makes the adapter
+ * report itself as llvmpipe. It lets the auto order and its fallback be tested on any machine.
+ */
+async function requestAdapter(g: GPU): Promise<GPUAdapter | null> {
+  if (process.env.VIT_TEST_WEBGPU_ADAPTER === 'none') return null;
+  return g.requestAdapter({ powerPreference: 'high-performance' });
+}
+
+function adapterInfo(adapter: GPUAdapter): GPUAdapterInfo {
+  if (process.env.VIT_TEST_WEBGPU_ADAPTER !== 'software') return adapter.info;
+  const { subgroupMinSize, subgroupMaxSize, subgroupMatrixConfigs } = infoExt(adapter.info);
+  const info = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe (VIT_TEST_WEBGPU_ADAPTER=software)', subgroupMinSize, subgroupMaxSize, subgroupMatrixConfigs };
+  return info as unknown as GPUAdapterInfo;
+}
+
+/** The software renderer an adapter is (lavapipe/llvmpipe, SwiftShader, a fallback adapter), or undefined for hardware. */
+export function softwareRenderer(info: { vendor?: string; architecture?: string; device?: string; description?: string }, isFallback = false): string | undefined {
+  const text = `${info.description ?? ''} ${info.device ?? ''} ${info.vendor ?? ''}`;
+  const m = /llvmpipe|lavapipe|swiftshader|softpipe|basic render/i.exec(text);
+  if (m) return m[0].toLowerCase();
+  if (info.architecture === 'software' || isFallback) return info.description || info.device || 'software adapter';
+  return undefined;
+}
+
+export interface AdapterProbe {
+  ok: boolean;
+  reason?: string;
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  /** The software renderer's name, when the adapter is one. */
+  software?: string;
+  shaderF16: boolean;
+  /** shader-f16 with Dawn's vulkan_enable_f16_on_nvidia toggle. */
+  shaderF16WithToggle?: boolean;
+  subgroups: boolean;
+  /** Subgroup-matrix configurations (component types and M x N x K) the adapter offers. */
+  subgroupMatrix: string[];
+}
+
+/** What `--backend auto` and `vit doctor` learn about the default adapter without building a device; never throws. */
+export async function probeAdapter(): Promise<AdapterProbe> {
+  const out: AdapterProbe = { ok: false, shaderF16: false, subgroups: false, subgroupMatrix: [] };
+  const loader = process.env.VIT_TEST_WEBGPU_ADAPTER === 'none' ? undefined : vulkanLoaderMissing();
+  if (loader) return { ...out, reason: loader };
+  try {
+    const adapter = await requestAdapter(gpu());
+    if (!adapter) return { ...out, reason: NO_ADAPTER };
+    const i = adapterInfo(adapter);
+    const f16 = await requestAdapter(gpu(undefined, true)).catch(() => null);
+    return {
+      ok: true,
+      vendor: i.vendor,
+      architecture: i.architecture,
+      device: i.device,
+      description: i.description,
+      software: softwareRenderer(i, Boolean((adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter)),
+      shaderF16: adapter.features.has('shader-f16'),
+      shaderF16WithToggle: f16 ? f16.features.has('shader-f16') : undefined,
+      subgroups: adapter.features.has('subgroups'),
+      subgroupMatrix: matrixConfigNames(i),
+    };
+  } catch (e) {
+    return { ...out, reason: `${NO_ADAPTER} (${(e as Error).message})` };
+  }
+}
+
+/**
+ * On Linux Dawn runs on Vulkan: without the loader (libvulkan.so.1) there is no adapter, and asking Dawn prints a
+ * warning. Looks where the dynamic loader would (LD_LIBRARY_PATH, ldconfig's cache, the system folders).
+ */
+function vulkanLoaderMissing(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const lib = 'libvulkan.so.1';
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+  if (dirs.some((d) => existsSync(join(d, lib))) || ldconfigPaths().has(lib)) return undefined;
+  return `${NO_ADAPTER}: ${lib} not found (Debian/Ubuntu: apt-get install libvulkan1)`;
 }
 
 export class GpuContext {
@@ -204,7 +288,7 @@ export async function createGpuContext(opts: DeviceOptions = {}): Promise<GpuCon
     throw new Error(`engine/webgpu: gpuIndex ${index} is not supported (only the default adapter)`);
   }
   try {
-    adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await requestAdapter(g);
   } catch (e) {
     throw new Error(`${NO_ADAPTER} (${(e as Error).message})`);
   }
@@ -222,20 +306,19 @@ export async function createGpuContext(opts: DeviceOptions = {}): Promise<GpuCon
   const wanted = ['timestamp-query', 'subgroups', ...(opts.f16 ? ['shader-f16', SUBGROUP_MATRIX] : [])] as GPUFeatureName[];
   for (const f of wanted) if (adapter.features.has(f)) features.push(f);
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: want });
-  const info = adapter.info;
-  return new GpuContext(device, info);
+  return new GpuContext(device, adapterInfo(adapter));
 }
 
 /** Adapter description for reports: vendor/architecture/device/description, features, limits. */
 export async function describeAdapter(backend?: string, f16 = false): Promise<Record<string, unknown> | undefined> {
-  const adapter = await gpu(backend, f16).requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await requestAdapter(gpu(backend, f16));
   if (!adapter) return undefined;
   const limits: Record<string, number> = {};
   for (const k in adapter.limits) {
     const v = (adapter.limits as unknown as Record<string, unknown>)[k];
     if (typeof v === 'number') limits[k] = v;
   }
-  const i = adapter.info;
+  const i = adapterInfo(adapter);
   return {
     vendor: i.vendor,
     architecture: i.architecture,
