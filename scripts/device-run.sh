@@ -11,7 +11,7 @@ for p in ${PROFILE_PRECISIONS:-bf16 fp16 tf32 fp32}; do
   timeout 30 node dist/bench/cuda-profile.js --model /tmp/vit-peers-work/model --precision "$p" --batch 256 --out "/tmp/profile-$p.json"
 done 2>&1 | tee "$O/profiles.log"
 [ "${FIXTURES:-1}" = 0 ] && { echo "device-run: done (no fixtures)"; exit 0; }
-mkdir -p /tmp/fx && timeout 120 python3 scripts/make-fixtures.py --out /tmp/fx > /tmp/fx.log 2>&1
+mkdir -p /tmp/fx && timeout "${FIXTURE_TIMEOUT:-120}" python3 scripts/make-fixtures.py --out /tmp/fx > /tmp/fx.log 2>&1
 for m in hf-tiny timm-tiny; do cmp -s "/tmp/fx/models/$m/model.safetensors" "test/fixtures/models/$m/model.safetensors" && echo "$m: regenerated model identical" || echo "$m: regenerated model DIFFERS"; done >> /tmp/fx.log
 cp /tmp/fx.log /tmp/fx/make-fixtures-features.log
 tar -C /tmp/fx -cf "$O/fixtures-new.tar" make-fixtures-features.log $(cd /tmp/fx && ls fixtures/*features* fixtures/deit-distilled* 2>/dev/null) models/deit-distilled-tiny 2>/dev/null
