@@ -7,6 +7,7 @@ import { outputWidth, type ModelOutput } from '../../model/shapes.js';
 import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
 import { CudaError } from './errors.js';
+import { PlanPool } from '../plan-pool.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
 
 /** Largest batch one plan holds; bigger runs are split. */
@@ -18,15 +19,9 @@ export interface CudaSessionOptions extends SessionOptions {
   gelu?: 'erf' | 'tanh' | 'epilogue';
 }
 
-interface PlanPool {
-  free: Plan[];
-  count: number;
-  waiters: ((p: Plan) => void)[];
-}
-
 export class CudaSession implements InferenceSession {
   readonly backend = 'cuda' as const;
-  private readonly pools = new Map<number, PlanPool>();
+  private readonly pools = new PlanPool<Plan>(PLANS_IN_FLIGHT);
   private readonly plans: Plan[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private deviceMs: number | undefined;
@@ -51,26 +46,19 @@ export class CudaSession implements InferenceSession {
     return `cuda ${this.state.precision} on GPU ${d.ordinal}: ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version})`;
   }
 
-  async acquire(batch: number): Promise<Plan> {
-    if (this.broken) throw new Error('engine/cuda: an earlier CUDA fault left this session unusable; create a new one');
-    let pool = this.pools.get(batch);
-    if (!pool) this.pools.set(batch, (pool = { free: [], count: 0, waiters: [] }));
-    const free = pool.free.pop();
-    if (free) return free;
-    if (pool.count < PLANS_IN_FLIGHT) {
-      pool.count++;
+  acquire(batch: number): Promise<Plan> {
+    if (this.broken) return Promise.reject(new Error('engine/cuda: an earlier CUDA fault left this session unusable; create a new one'));
+    return this.pools.acquire(batch, () => {
       try {
         this.makeCurrent();
         const plan = Plan.build(this.state, batch);
         this.plans.push(plan);
         return plan;
       } catch (e) {
-        pool.count--;
         if (e instanceof CudaError && e.sticky) this.broken = true;
         throw e;
       }
-    }
-    return new Promise<Plan>((resolve) => pool.waiters.push(resolve));
+    });
   }
 
   private makeCurrent(): void {
@@ -78,10 +66,7 @@ export class CudaSession implements InferenceSession {
   }
 
   release(plan: Plan): void {
-    const pool = this.pools.get(plan.batch)!;
-    const next = pool.waiters.shift();
-    if (next) next(plan);
-    else pool.free.push(plan);
+    this.pools.release(plan);
   }
 
   run(pixels: Float32Array, batch: number): Promise<Float32Array> {

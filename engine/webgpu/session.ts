@@ -12,6 +12,7 @@
 import { modelShapes, outputWidth, pixelsPerImage, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
+import { PlanPool } from '../plan-pool.js';
 import { createGpuContext, type GpuContext } from './device.js';
 import { KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
 import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
@@ -35,15 +36,9 @@ export function checkSupported(model: ViTModel): void {
 /** Plans per batch size: up to PLANS_IN_FLIGHT, so concurrent runs overlap upload/readback with compute. */
 export const PLANS_IN_FLIGHT = 2;
 
-interface PlanPool {
-  free: Plan[];
-  count: number;
-  waiters: ((p: Plan) => void)[];
-}
-
 class WebGPUSession implements InferenceSession {
   readonly backend = 'webgpu' as const;
-  private readonly pools = new Map<number, PlanPool>();
+  private readonly pools = new PlanPool<Plan>(PLANS_IN_FLIGHT);
   private readonly all: Plan[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private deviceMs: number | undefined;
@@ -66,30 +61,16 @@ class WebGPUSession implements InferenceSession {
   }
 
   /** A free plan for `batch`: a cached one, a new one while fewer than PLANS_IN_FLIGHT exist, else wait. */
-  async acquire(batch: number): Promise<Plan> {
-    let pool = this.pools.get(batch);
-    if (!pool) this.pools.set(batch, (pool = { free: [], count: 0, waiters: [] }));
-    const free = pool.free.pop();
-    if (free) return free;
-    if (pool.count < PLANS_IN_FLIGHT) {
-      pool.count++;
-      try {
-        const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch, this.output, this.path);
-        this.all.push(plan);
-        return plan;
-      } catch (e) {
-        pool.count--;
-        throw e;
-      }
-    }
-    return new Promise<Plan>((resolve) => pool.waiters.push(resolve));
+  acquire(batch: number): Promise<Plan> {
+    return this.pools.acquire(batch, async () => {
+      const plan = await Plan.build(this.ctx, this.kernels, this.model, this.weights, batch, this.output, this.path);
+      this.all.push(plan);
+      return plan;
+    });
   }
 
   release(plan: Plan): void {
-    const pool = this.pools.get(plan.batch)!;
-    const next = pool.waiters.shift();
-    if (next) next(plan);
-    else pool.free.push(plan);
+    this.pools.release(plan);
   }
 
   run(pixels: Float32Array, batch: number): Promise<Float32Array> {
