@@ -4,7 +4,6 @@
  * hint), and the choice recorded in embed provenance, bench rows and the pipeline. Hooks: VIT_LIBCUDA=/nonexistent
  * makes cuda fail; VIT_TEST_WEBGPU_ADAPTER=none makes the adapter request find nothing.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { autoLine, briefReason, startAuto, type AutoProbes } from '../engine/auto.js';
@@ -13,9 +12,9 @@ import type { BackendName } from '../engine/types.js';
 import { softwareRenderer } from '../engine/webgpu/device.js';
 import { tinyRandomModel } from '../model/random.js';
 import { pipeline } from '../pipeline/index.js';
-import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
+import { exitOf, vit as runVit } from './helpers/cli.js';
+import { MODELS, PHOTOS } from './helpers/paths.js';
 
-const CLI = join(REPO, 'dist/cli/vit.js');
 const MODEL = join(MODELS, 'timm-tiny');
 const NO_GPU = { VIT_LIBCUDA: '/nonexistent/libcuda.so.1', VIT_TEST_WEBGPU_ADAPTER: 'none' };
 /** Makes onnxruntime-node fail to load, as on an install without it. */
@@ -23,16 +22,8 @@ const NO_ORT = { VIT_TEST_ONNXRUNTIME_MODULE: 'onnxruntime-node-not-installed' }
 /** What auto takes without a GPU: the default CPU backend (onnx where onnxruntime-node loads, else wasm). */
 const CPU = await defaultCpuBackend();
 
-function vit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('node', [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `vit ...args` with extra environment variables. */
+const vit = (args: string[], env: NodeJS.ProcessEnv = {}) => runVit(args, { env });
 
 /** Probes that answer as told, and a start that records the order it was asked in. */
 function fake(p: { cuda?: string; webgpu?: string; cpu?: BackendName }, failing: Record<string, string> = {}) {
@@ -129,11 +120,11 @@ describe('auto through the CLI and the pipeline', () => {
 
   it('a backend named explicitly that cannot start is a set-up error (exit 2) with its reason and hint', async () => {
     const cuda = await vit(['classify', join(PHOTOS, 'chelsea.png'), '--model', MODEL, '--backend', 'cuda'], NO_GPU);
-    expect(cuda.code).toBe(2);
+    expect(exitOf(cuda)).toBe(2);
     expect(cuda.stderr).toMatch(/cannot load the NVIDIA driver library libcuda\.so\.1; install the NVIDIA driver/);
     expect(cuda.stderr).toMatch(/\/nonexistent\/libcuda\.so\.1/);
     const webgpu = await vit(['classify', join(PHOTOS, 'chelsea.png'), '--model', MODEL, '--backend', 'webgpu'], NO_GPU);
-    expect(webgpu.code).toBe(2);
+    expect(exitOf(webgpu)).toBe(2);
     expect(webgpu.stderr).toMatch(/no WebGPU adapter: needs a GPU with Vulkan/);
     expect(webgpu.stdout).toBe('');
   }, 60_000);

@@ -4,36 +4,19 @@
  * that goes away, missing inputs, `inspect random:`, PyTorch-only checkpoints, symlinked directories, and bench
  * sweeps with a failing backend and HxW sizes.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomModel } from '../loaders/random.js';
 import { parameterCount } from '../model/weights.js';
-import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
+import { CLI, run, vit } from './helpers/cli.js';
+import { MODELS, PHOTOS } from './helpers/paths.js';
 
-const CLI = join(REPO, 'dist/cli/vit.js');
 const TINY = join(MODELS, 'hf-tiny');
 const HAS_SCRIPT = spawnSync('script', ['--version']).status === 0;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-const vit = (args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) => run('node', [CLI, ...args], opts);
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The lines a terminal shows after this output: \r returns, ESC[2K clears the line, other escapes are ignored. */

@@ -2,31 +2,20 @@
  * `vit doctor`: the report's shape, every backend with works or its reason, a passing self-test for the CPU
  * backends, and the auto line; with the hooks, cuda's reason names the library path tried.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../cli/doctor.js';
 import { ortAvailable } from '../engine/onnx/runtime.js';
-import { REPO } from './helpers/paths.js';
+import { vit as runVit } from './helpers/cli.js';
 
 /** onnx is the best CPU backend where onnxruntime-node loads; without it auto falls to wasm. */
 const ORT = await ortAvailable();
 const CPU_BEST = ORT ? 'onnx' : 'wasm';
 const NO_ORT = { VIT_TEST_ONNXRUNTIME_MODULE: 'onnxruntime-node-not-installed' };
 
-const CLI = join(REPO, 'dist/cli/vit.js');
 const NO_GPU = { VIT_LIBCUDA: '/nonexistent/libcuda.so.1', VIT_TEST_WEBGPU_ADAPTER: 'none', HF_HUB_OFFLINE: '1' };
 
-function vit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('node', [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `vit ...args` with extra environment variables. */
+const vit = (args: string[], env: NodeJS.ProcessEnv = {}) => runVit(args, { env });
 
 describe('vit doctor', () => {
   it('--json: every backend works or says why; CPU self-tests within 1e-4 of the float64 reference; auto falls to the best CPU backend', async () => {

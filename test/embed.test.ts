@@ -3,7 +3,6 @@
  * float64 reference (forward64 on the same preprocessed pixels) within 1e-4, L2 normalisation, and the matrix
  * files (safetensors, npy + index) read back with their shape, row order, errors and provenance.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,21 +12,13 @@ import { loadModel } from '../loaders/checkpoint.js';
 import { readSafetensors } from '../loaders/safetensors/read.js';
 import { forward64 } from '../model/reference.js';
 import type { ViTModel } from '../model/weights.js';
+import { vit as runVit } from './helpers/cli.js';
 import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
 
-const CLI = join(REPO, 'dist/cli/vit.js');
 const PKG = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 
-function vit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('node', [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `vit ...args` with extra environment variables. */
+const vit = (args: string[], env: NodeJS.ProcessEnv = {}) => runVit(args, { env });
 
 type Record = { file: string; embedding?: number[]; error?: string };
 interface Provenance {

@@ -11,45 +11,12 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { escapeTable } from '../cli/output.js';
 import { FULL_DECODE_MAX_PIXELS, shrinkOnDecode } from '../engine/decode-budget.js';
-import { MODELS, PHOTOS, REPO } from './helpers/paths.js';
+import { CLI, vit } from './helpers/cli.js';
+import { MODELS, PHOTOS } from './helpers/paths.js';
 
-const CLI = join(REPO, 'dist/cli/vit.js');
 const TINY = join(MODELS, 'hf-tiny');
 const TIMM = join(MODELS, 'timm-tiny');
 const SHARDED = join(MODELS, 'hf-tiny-sharded');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the CLI; `onStdout` / `onStderr` may act on the running child (send a signal). */
-function vit(
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void; onStderr?: (all: string, kill: (s: NodeJS.Signals) => void) => void } = {},
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn('node', [CLI, ...args], { env: { ...process.env, ...opts.env } });
-    let stdout = '';
-    let stderr = '';
-    const kill = (s: NodeJS.Signals) => child.kill(s);
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      opts.onStdout?.(stdout, kill);
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      opts.onStderr?.(stderr, kill);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 const jsonl = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { file: string; top?: unknown[]; error?: string });
 

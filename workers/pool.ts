@@ -13,7 +13,7 @@ import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { startAuto, type AutoChoice, type BackendRequest } from '../engine/auto.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, FileResult, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
+import type { ClassifyReply, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
 import { onShutdown } from '../util/shutdown.js';
 import { resultsFromSlots } from './scores.js';
 

@@ -5,7 +5,7 @@ import type { SafetensorsIndexJson } from '@huggingface/hub';
 import type { Tensor } from '../../model/weights.js';
 import { readRegular } from '../../util/regular-file.js';
 import { duplicateKey } from '../json-keys.js';
-import { isRecord, MAX_HEADER_BYTES, readSafetensorsHeader, SafetensorsError, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, type SafetensorsHeader, type TensorInfo } from './header.js';
+import { isRecord, MAX_HEADER_BYTES, readSafetensorsHeader, SafetensorsError, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, type TensorInfo } from './header.js';
 import { readTensorsOf } from './read.js';
 
 /** The tensors of a checkpoint, whether one file or several shards. */
