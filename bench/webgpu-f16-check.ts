@@ -10,6 +10,9 @@
  *            time per dispatch (timestamp queries) and TFLOP/s.
  *   model    ViT-B/16 224 (random weights) end to end per subgroup-matrix tile (f16Tile), auto, SIMT f16 and fp32,
  *            batches 64 and 256: device ms per batch and img/s from it.
+ *   profile  where the device time goes: every dispatch of ViT-B/16 (fp16 and fp32; 224 at batch 256, 64, 1 and 384
+ *            at batch 64) timed on its own, summed per kind of dispatch.
+ *   attention the fused attention kernel alone per (BQ, BKV), f16 and f32 I/O, at 224 batch 256 and 384 batch 64.
  *   summary  --dir DIR: one table from DIR/gemm.json, DIR/model.json and DIR/bench.json.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +22,8 @@ import { f16Bits, f16Value } from '../engine/webgpu/f16.js';
 import { gemmKernel, type GemmEpilogue, type StorageType } from '../engine/webgpu/kernels/gemm.js';
 import { sgmatKernel } from '../engine/webgpu/kernels/gemm-sgmat.js';
 import { chooseGemmTile, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
-import { createWebGPUSession, type WebGPUSessionOptions } from '../engine/webgpu/session.js';
+import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
+import { createWebGPUSession, profilePlan, type WebGPUSessionOptions } from '../engine/webgpu/session.js';
 import { openModel } from '../loaders/index.js';
 import { gelu64, type Act } from '../model/reference.js';
 
@@ -93,14 +97,14 @@ interface GemmRow {
   error?: string;
 }
 
-async function timeDispatches(ctx: GpuContext, pipeline: GPUComputePipeline, bg: GPUBindGroup, grid: [number, number], reps: number): Promise<number> {
+async function timeDispatches(ctx: GpuContext, pipeline: GPUComputePipeline, bg: GPUBindGroup, grid: [number, number] | [number, number, number], reps: number): Promise<number> {
   const dev = ctx.device;
   const run = async (n: number, q?: { set: GPUQuerySet; res: GPUBuffer; read: GPUBuffer }) => {
     const enc = dev.createCommandEncoder();
     const pass = enc.beginComputePass(q ? { timestampWrites: { querySet: q.set, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bg);
-    for (let i = 0; i < n; i++) pass.dispatchWorkgroups(grid[0], grid[1]);
+    for (let i = 0; i < n; i++) pass.dispatchWorkgroups(grid[0], grid[1], grid[2] ?? 1);
     pass.end();
     if (q) {
       enc.resolveQuerySet(q.set, 0, 2, q.res, 0);
@@ -305,6 +309,102 @@ async function modelSection(): Promise<ModelRow[]> {
   return rows;
 }
 
+interface ProfileRow {
+  variant: string;
+  batch: number;
+  imageSize: number;
+  describe?: string;
+  totalMs?: number;
+  /** Device ms per kind of dispatch (the block index dropped from the label), largest first. */
+  kinds?: { kind: string; ms: number; share: number }[];
+  error?: string;
+}
+
+/** Where the device time goes: every dispatch of the plan timed on its own (Plan.profile), summed per kind. */
+async function profileSection(): Promise<ProfileRow[]> {
+  const rows: ProfileRow[] = [];
+  for (const imageSize of [224, 384]) {
+    const model = await openModel('random:vit-base-patch16-224', { imageSize: [imageSize, imageSize] });
+    const per = 3 * imageSize * imageSize;
+    for (const [variant, o] of [['fp16', { precision: 'fp16' }], ['fp32', {}]] as [string, WebGPUSessionOptions][]) {
+      const s = await createWebGPUSession(model, o);
+      try {
+        for (const batch of imageSize === 224 ? [256, 64, 1] : [64]) {
+          const row: ProfileRow = { variant, batch, imageSize, describe: s.describe?.() };
+          try {
+            const px = new Float32Array(batch * per).map((_, i) => Math.sin(i * 0.37) * 2);
+            const d = await profilePlan(s, px, batch);
+            const byKind = new Map<string, number>();
+            for (const { label, ms } of d) {
+              const kind = label.replace(/^block \d+ /, '');
+              byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+            }
+            row.totalMs = d.reduce((a, x) => a + x.ms, 0);
+            row.kinds = [...byKind].map(([kind, ms]) => ({ kind, ms, share: ms / row.totalMs! })).sort((a, b) => b.ms - a.ms);
+          } catch (e) {
+            row.error = (e as Error).message.split('\n')[0];
+          }
+          rows.push(row);
+          save(rows);
+          log(`profile ${variant} ${imageSize}px b${batch}: ${row.error ?? `${row.totalMs!.toFixed(2)} ms = ${row.kinds!.map((k) => `${k.kind} ${k.ms.toFixed(2)}`).join(', ')}`}`);
+        }
+      } finally {
+        await s.dispose();
+      }
+    }
+  }
+  return rows;
+}
+
+interface AttentionRow {
+  io: string;
+  N: number;
+  batch: number;
+  BQ: number;
+  BKV: number;
+  ms?: number;
+  tflops?: number;
+  error?: string;
+}
+
+/** The fused attention kernel alone at ViT-B/16 shapes, batch 256 (224) and 64 (384), per (BQ, BKV). */
+async function attentionSection(): Promise<AttentionRow[]> {
+  const ctx = await createGpuContext({ f16: true });
+  const rows: AttentionRow[] = [];
+  const D = 768, H = 12;
+  for (const [N, batch] of [[197, 256], [577, 64]] as const) {
+    for (const io of ctx.hasF16 ? (['f16', 'f32'] as const) : (['f32'] as const)) {
+      const bytes = batch * N * 3 * D * (io === 'f16' ? 2 : 4);
+      const qkv = ctx.buffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'qkv');
+      const init = new Uint8Array(bytes);
+      for (let i = 1; i < bytes; i += 2) init[i] = io === 'f16' ? 0x30 + (i % 7) : 0x3c; // small, finite values
+      ctx.device.queue.writeBuffer(qkv, 0, init);
+      const out = ctx.buffer(batch * N * D * (io === 'f16' ? 2 : 4), GPUBufferUsage.STORAGE, 'out');
+      for (const BQ of [32, 64, 128]) {
+        for (const BKV of [8, 16, 32]) {
+          const row: AttentionRow = { io, N, batch, BQ, BKV };
+          try {
+            const k = attentionKernel(N, D, H, { BQ, BKV, io });
+            const pipeline = await ctx.pipeline(k.code, `attention ${io} ${BQ}x${BKV}`);
+            const bg = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [qkv, out].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+            row.ms = await timeDispatches(ctx, pipeline, bg, k.grid(batch), 5);
+            row.tflops = (4 * batch * H * N * N * (D / H)) / (row.ms * 1e9);
+          } catch (e) {
+            row.error = (e as Error).message.split('\n')[0];
+          }
+          rows.push(row);
+          save(rows);
+          log(`attention ${io} N${N} b${batch} BQ ${BQ} BKV ${BKV}: ${row.error ?? `${row.ms!.toFixed(2)} ms, ${row.tflops!.toFixed(1)} TFLOP/s`}`);
+        }
+      }
+      qkv.destroy();
+      out.destroy();
+    }
+  }
+  ctx.destroy();
+  return rows;
+}
+
 function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
@@ -360,10 +460,12 @@ async function main() {
     log(`adapter: ${f?.description}\n  features: ${f?.features?.join(' ')}\n  subgroup sizes: ${JSON.stringify(f?.subgroupSizes)}\n  subgroup-matrix configs: ${f?.subgroupMatrixConfigs?.join(', ') || 'none'}\n  context: ${JSON.stringify(s)}`);
   } else if (section === 'gemm') result = await gemmSection();
   else if (section === 'model') result = await modelSection();
+  else if (section === 'profile') result = await profileSection();
+  else if (section === 'attention') result = await attentionSection();
   else if (section === 'summary') {
     console.log(summary(opt('--dir') ?? '.'));
     return;
-  } else throw new Error('usage: webgpu-f16-check <adapter|gemm|model|summary> [--out FILE] [--dir DIR]');
+  } else throw new Error('usage: webgpu-f16-check <adapter|gemm|model|profile|attention|summary> [--out FILE] [--dir DIR]');
   if (out) writeFileSync(out, JSON.stringify(result, null, 2));
 }
 

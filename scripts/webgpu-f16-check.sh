@@ -6,8 +6,8 @@
 #               sampled rows vs float64, then TFLOP/s per shape (the tile per shape is chosen from this)  (~90 s)
 #   3 model     ViT-B/16 224 end to end per tile (f16Tile), auto, SIMT f16, fp32 at batch 64 and 256       (~60 s)
 #   4 compare   vit compare --precision fp16 on every committed fixture (f16 bar atol = rtol = 5e-3)        (~15 s)
-#   5 accuracy  real DeiT-tiny photos, if the model is here: ours fp16 vs fp32 and vs timm, PyTorch autocast
-#               fp16 vs PyTorch fp32 on the same pixels                                                    (~20 s)
+#   5 accuracy  real DeiT-tiny on every photo, and ViT-B/16 random: ours fp16 vs ours fp32 beside PyTorch autocast
+#               fp16 vs PyTorch fp32 on the same pixels (bench/precision.ts)                                 (~60 s)
 #   6 bench     vit bench webgpu fp32,fp16 x batch 1,64,128,256 x 224,384, 2 s each                         (~120 s)
 #   7 summary   one table, printed last
 # Expected total ~5-6 minutes. Each step has its own time limit so one hang cannot eat the others' time.
@@ -31,44 +31,32 @@ step() { # name, limit (s), command...
   for pair in hf-tiny:hf-tiny-224 hf-tiny:hf-tiny-384 hf-tiny:hf-tiny-224x320 hf-tiny-bf16:hf-tiny-bf16-224 \
       timm-tiny:timm-tiny-224 timm-tiny:timm-tiny-384 timm-tiny:timm-tiny-224x320 timm-tiny-f16:timm-tiny-f16-224 hf-tiny:hf-photos; do
     m=${pair%%:*}; f=${pair#*:}
+    [ -f $F/$f.safetensors ] && [ -d $F/models/$m ] || { echo "$f: not carried here"; continue; }
     printf '%-14s %-20s ' "$m" "$f"
     timeout 60 $V compare --backend webgpu --precision fp16 --atol 5e-3 --rtol 5e-3 --model $F/models/$m --fixture $F/$f.safetensors > "$O/compare-$f.log" 2>&1
     echo "exit $? $(grep -E '^(PASS|FAIL)' "$O/compare-$f.log" || tail -1 "$O/compare-$f.log")"
   done
   grep -h '^backend' "$O"/compare-*.log | sort -u
-  # DeiT-tiny (timm layout): $DEIT, or shared/models/deit-tiny-patch16-224 here or one level up.
-  for d in "${DEIT:-}" shared/models/deit-tiny-patch16-224 ../shared/models/deit-tiny-patch16-224; do
+  # Accuracy on the same inputs as PyTorch (bench/precision.ts): ours fp16 vs ours fp32, PyTorch autocast fp16 vs
+  # PyTorch fp32. DEIT: a DeiT-tiny folder (timm layout) over every photo in test/photos; then ViT-B/16 random.
+  for d in "${DEIT:-}" .gpu-deit16 .gpu-deit shared/models/deit-tiny-patch16-224 ../shared/models/deit-tiny-patch16-224; do
     [ -n "$d" ] && [ -f "$d/model.safetensors" ] && DEIT=$d && break
   done
-  [ -f "${DEIT:-}/model.safetensors" ] || DEIT=
-  if [ -n "$DEIT" ]; then
-    for p in fp32 fp16; do
-      echo "== accuracy: ours $p vs timm fp32, DeiT-tiny photos (bar atol = rtol = 2e-2)"
-      timeout 120 $V compare --backend webgpu --precision $p --atol 2e-2 --rtol 2e-2 --model "$DEIT" --fixture $F/deit-tiny-photos.safetensors > "$O/deit-$p.log" 2>&1
-      echo "exit $?"; grep -E '^(backend|row|PASS|FAIL)' "$O/deit-$p.log"
-    done
-    echo "== accuracy: PyTorch autocast fp16 vs fp32 (same pixels)"
-    timeout 120 python3 - "$DEIT" "$F/deit-tiny-photos.safetensors" > "$O/deit-torch.log" 2>&1 <<'PY'
-import sys, torch, timm
-from safetensors.torch import load_file
-model_dir, fx = sys.argv[1], sys.argv[2]
-torch.backends.cuda.matmul.allow_tf32 = False; torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32
-m = timm.create_model('deit_tiny_patch16_224', pretrained=False, num_classes=1000)
-m.load_state_dict(load_file(f'{model_dir}/model.safetensors')); m = m.eval().cuda()
-t = load_file(fx); px = t['pixel_values'].float().cuda(); ref = t['logits'].float()
-with torch.no_grad():
-    f32 = m(px).float().cpu()
-    with torch.autocast('cuda', dtype=torch.float16):
-        f16 = m(px).float().cpu()
-p = torch.softmax(f32, -1).topk(2).values; sure = (p[:, 0] - p[:, 1]) > 0.05
-print(f'torch fp32 vs fixture: max|diff| {(f32 - ref).abs().max():.3e}')
-print(f'torch autocast fp16 vs torch fp32: max|diff| {(f16 - f32).abs().max():.3e}, top-1 equal {int((f16.argmax(-1) == f32.argmax(-1)).sum())}/{len(f32)} ({int(sure.sum())} with margin > 0.05, equal there: {bool((f16.argmax(-1) == f32.argmax(-1))[sure].all())})')
-PY
-    echo "exit $?"; cat "$O/deit-torch.log"
+  if [ -f "${DEIT:-}/model.safetensors" ]; then
+    echo "== accuracy: DeiT-tiny ($DEIT) on test/photos, ours fp32/fp16 vs PyTorch fp32/autocast fp16"
+    node scripts/photo-pixels.mjs --model "$DEIT" --images test/photos --out /tmp/deit-pixels.safetensors &&
+      timeout 120 python3 bench/peers/autocast_logits.py --model "$DEIT" --pixels /tmp/deit-pixels.safetensors --out /tmp/deit-ref.safetensors &&
+      timeout 120 node dist/bench/precision.js --backend webgpu --precisions fp32,fp16 --model "$DEIT" --ref /tmp/deit-ref.safetensors --out "$O/precision-deit.json"
   else
-    echo "== accuracy: skipped (no DeiT-tiny: set DEIT=<dir> or carry shared/models/deit-tiny-patch16-224)"
+    echo "== accuracy: skipped (no DeiT-tiny: set DEIT=<dir>)"
   fi
-  step bench 330 $V bench --model random:vit-base-patch16-224 --backend webgpu --precision fp32,fp16 --batch-size 1,64,128,256 \
+  echo "== accuracy: ViT-B/16 random weights, 64 random inputs"
+  P=/tmp/vit-f16-work; mkdir -p $P
+  [ -f $P/model/model.safetensors ] || timeout 120 python3 bench/peers/export_vit_b.py --out $P --no-onnx > $P/export.log 2>&1
+  timeout 60 python3 -c "import torch; from safetensors.torch import save_file; g=torch.Generator().manual_seed(7); save_file({'pixel_values': torch.randn(64,3,224,224,generator=g).clamp(-2.5,2.5)}, '$P/vitb-pixels.safetensors')" &&
+    timeout 120 python3 bench/peers/autocast_logits.py --model $P/model --pixels $P/vitb-pixels.safetensors --out $P/vitb-ref.safetensors &&
+    timeout 180 node dist/bench/precision.js --backend webgpu --precisions fp32,fp16 --model $P/model --ref $P/vitb-ref.safetensors --out "$O/precision-vitb.json"
+  step bench 330 $V bench --model random:vit-base-patch16-224 --backend webgpu --precision ${BENCH_PRECISIONS:-fp32,fp16} --batch-size ${BENCH_BATCHES:-1,64,128,256} \
     --image-size 224,384 --duration 2 --format json --output "$O/bench.json"
 } 2>&1 | tee "$O/f16-check.log"
 echo "== summary" | tee -a "$O/f16-check.log"

@@ -77,7 +77,9 @@ describe('f16 on the CPU', () => {
 describe('subgroup-matrix tile choice', () => {
   it('takes big tiles where the grid fills the GPU, small ones at batch 1, and respects the memory limit', () => {
     expect(chooseSgmatTile(50432, 3072)).toBe('128x128x32');
-    expect(chooseSgmatTile(197, 768)).toBe('32x64x32');
+    expect(chooseSgmatTile(12608, 768)).toBe('128x128x32');
+    expect(chooseSgmatTile(197, 768)).toBe('64x64x32');
+    expect(chooseSgmatTile(197, 2304)).toBe('64x128x32');
     // Dawn's null device: 16 KiB of workgroup memory, subgroups up to 128 wide.
     const lim = { maxWorkgroupBytes: 16384, maxSubgroupSize: 128, SG: 32 };
     for (const [M, N] of [[50432, 3072], [197, 768]]) {

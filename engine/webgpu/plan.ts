@@ -54,6 +54,8 @@ export class Plan {
   lastDeviceMs: number | undefined;
   /** Host-side split of the last run (ms): pixel upload call, encode + submit, wait for the mapped result. */
   lastHostMs: { upload: number; submit: number; wait: number } | undefined;
+  /** Host copy of shared-memory pixels (writeBuffer takes no SharedArrayBuffer view). */
+  private hostPixels?: Float32Array;
   private firstRun = true;
 
   private constructor(
@@ -232,9 +234,15 @@ export class Plan {
     const ctx = this.ctx;
     ctx.check(`batch ${this.batch}`);
     const dev = ctx.device;
-    // Dawn may not accept views on SharedArrayBuffer for writeBuffer: copy those.
+    // Dawn's writeBuffer refuses views on a SharedArrayBuffer: those go through the plan's own host array
+    // (allocated once: a fresh 38 MB array per batch of 64 cost ~18 ms in allocation and page faults).
     const h0 = performance.now();
-    const src = pixels.buffer instanceof SharedArrayBuffer ? new Float32Array(pixels) : pixels;
+    let src = pixels;
+    if (pixels.buffer instanceof SharedArrayBuffer) {
+      this.hostPixels ??= new Float32Array(pixels.length);
+      this.hostPixels.set(pixels);
+      src = this.hostPixels;
+    }
     dev.queue.writeBuffer(this.pixels, 0, src.buffer, src.byteOffset, src.byteLength);
     const h1 = performance.now();
 
@@ -280,6 +288,45 @@ export class Plan {
     }
     ctx.check(`batch ${this.batch}`);
     return out;
+  }
+
+  /**
+   * Device ms per dispatch for `pixels` (profiles): each dispatch in its own compute pass between two
+   * timestamps, `reps` times; the median per dispatch. Needs timestamp queries.
+   */
+  async profile(pixels: Float32Array, reps = 3): Promise<{ label: string; ms: number }[]> {
+    const dev = this.ctx.device;
+    if (!this.ctx.hasTimestamps) throw new Error('engine/webgpu: profiling needs timestamp queries');
+    await this.run(pixels); // uploads the pixels and warms every pipeline
+    const n = this.dispatches.length;
+    const set = dev.createQuerySet({ type: 'timestamp', count: 2 * n });
+    const resolve = this.ctx.buffer(16 * n, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'profile timestamps');
+    const read = this.ctx.buffer(16 * n, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'profile staging');
+    const ms: number[][] = this.dispatches.map(() => []);
+    try {
+      for (let r = 0; r < reps; r++) {
+        const enc = dev.createCommandEncoder({ label: 'profile' });
+        this.dispatches.forEach((d, i) => {
+          const pass = enc.beginComputePass({ timestampWrites: { querySet: set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, d.bindGroup);
+          pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
+          pass.end();
+        });
+        enc.resolveQuerySet(set, 0, 2 * n, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+        dev.queue.submit([enc.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        for (let i = 0; i < n; i++) ms[i]!.push(t[2 * i + 1]! > t[2 * i]! ? Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 : 0);
+      }
+    } finally {
+      set.destroy();
+      resolve.destroy();
+      read.destroy();
+    }
+    return this.dispatches.map((d, i) => ({ label: d.label, ms: ms[i]!.sort((a, b) => a - b)[Math.floor(reps / 2)]! }));
   }
 
   /** Labels and grids of the recorded dispatches (for reports and tests). */

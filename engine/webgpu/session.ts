@@ -138,6 +138,17 @@ export async function preparePlan(session: InferenceSession, batch: number): Pro
   return plan.describe();
 }
 
+/** Device ms per dispatch of the plan for `batch` on `pixels` (Plan.profile). */
+export async function profilePlan(session: InferenceSession, pixels: Float32Array, batch: number, reps?: number): Promise<{ label: string; ms: number }[]> {
+  if (!(session instanceof WebGPUSession)) throw new Error('engine/webgpu: profilePlan needs a webgpu session');
+  const plan = await session.acquire(batch);
+  try {
+    return await plan.profile(pixels, reps);
+  } finally {
+    session.release(plan);
+  }
+}
+
 export interface WebGPUSessionOptions extends SessionOptions {
   /** Dawn backend override; 'null' validates and compiles everything but computes nothing (tests). */
   dawnBackend?: string;

@@ -80,19 +80,23 @@ export function sgmatUsable(name: string, lim: SgmatLimits): boolean {
 }
 
 /**
- * The subgroup-matrix tile for an M x N output: the largest of 128x128, 64x128 (N >= 1536), 64x64 whose grid
- * still has SGMAT_MIN_WORKGROUPS workgroups, else 32x64; only tiles the device can run (else the smallest it
- * can). Provisional until scripts/webgpu-f16-check.sh has timed every tile per shape on the GPU (NOTES.md, "f16").
+ * The subgroup-matrix tile for an M x N output, as measured on an H100 (scripts/webgpu-f16-check.sh, NOTES.md
+ * "f16"): 128x128x32 wherever its grid has SGMAT_MIN_WORKGROUPS workgroups (every ViT-B GEMM from batch 64 on:
+ * 2594 img/s at batch 64 against 2193-2299 for the 64-wide tiles), else 64x128x32 for wide outputs and
+ * 64x64x32 for the rest (batch 1: 12.7 and 4.6 TFLOP/s against 11.7 and 3.8 for the next best); only tiles the
+ * device can run (else the smallest it can).
  */
 export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMITED): string {
-  const order = N >= 1536 ? ['128x128x32', '64x128x32', '64x64x32'] : ['128x128x32', '64x64x32'];
-  for (const name of order) {
-    const t = SGMAT_TILES[name]!;
-    if (sgmatUsable(name, lim) && Math.ceil(M / t.BM) * Math.ceil(N / t.BN) >= SGMAT_MIN_WORKGROUPS) return name;
-  }
-  const small = ['32x64x32', '64x64x16', '64x64x32'].find((n) => sgmatUsable(n, lim));
-  if (!small) throw new Error('engine/webgpu: no subgroup-matrix tile fits this device');
-  return small;
+  const big = SGMAT_TILES['128x128x32']!;
+  const order = [
+    ...(Math.ceil(M / big.BM) * Math.ceil(N / big.BN) >= SGMAT_MIN_WORKGROUPS ? ['128x128x32'] : []),
+    ...(N >= 1536 ? ['64x128x32', '64x64x32'] : ['64x64x32']),
+    '32x64x32',
+    '64x64x16',
+  ];
+  const name = order.find((n) => sgmatUsable(n, lim));
+  if (!name) throw new Error('engine/webgpu: no subgroup-matrix tile fits this device');
+  return name;
 }
 
 export class KernelCache {
