@@ -13,20 +13,21 @@ const exists = (f) => { try { readFileSync(f); return true; } catch { return fal
 const ours = (a.ours ?? []).filter(exists).map(read);
 const gpu = a.gpu ?? ours.find((o) => o.environment?.gpu)?.environment.gpu ?? 'unknown GPU';
 // Our best worker count per (engine, batch, size), as the peers report their best configuration. Our engines are
-// named vit-<backend>[-<precision>]: vit-webgpu, vit-webgpu-fp16, vit-cuda-bf16, ...
+// named vit-<backend>[-<precision>]: vit-webgpu (fp32), vit-webgpu-f16, vit-cuda-bf16, ...
 const best = new Map();
 for (const r of ours.flatMap((o) => o.results)) {
   const key = `${r.backend}/${r.batchSize}/${r.imageSize}`;
   if (!best.has(key) || best.get(key).imagesPerSecond < r.imagesPerSecond) best.set(key, r);
 }
 const rows = [...best.values()].map((r) => ({
-  engine: `vit-${r.backend}`,
+  engine: r.backend === 'webgpu-fp16' ? 'vit-webgpu-f16' : `vit-${r.backend}`,
   batchSize: r.batchSize,
   imageSize: r.imageSize,
   imagesPerSecond: Math.round(r.imagesPerSecond * 10) / 10,
   gpu,
   workers: r.workers,
   deviceMsP50: r.deviceMs?.p50,
+  latencyMsP50: r.latencyMs?.p50,
 }));
 for (const f of [...(a.torch ?? []), ...(a.ort ?? [])]) if (f && exists(f)) for (const r of read(f)) if (r.engine) rows.push({ ...r, gpu: r.gpu || gpu });
 writeFileSync(a.out, JSON.stringify(rows, null, 1) + '\n');
@@ -52,10 +53,14 @@ for (const s of [224, 384]) {
   const w = top('onnxruntime-node-webgpu', s);
   const t = top('torch-fp32', s);
   if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${ratio(o, w)} best onnxruntime-node-webgpu (${w}), ${ratio(o, t)} torch fp32 (${t})`);
-  const f16 = top('vit-webgpu-fp16', s);
-  if (f16) console.log(`${s}: best vit-webgpu-fp16 ${f16} img/s = ${ratio(f16, o)} vit-webgpu fp32, ${ratio(f16, top('torch-tf32', s))} torch tf32`);
+  const f16 = top('vit-webgpu-f16', s);
+  if (f16) console.log(`${s}: best vit-webgpu-f16 ${f16} img/s = ${ratio(f16, o)} vit-webgpu fp32, ${ratio(f16, top('torch-tf32', s))} torch tf32`);
   for (const [ours, peer] of [['vit-cuda-bf16', 'torch-bf16'], ['vit-cuda-fp16', 'torch-fp16'], ['vit-cuda-tf32', 'torch-tf32'], ['vit-cuda-fp32', 'torch-fp32']]) {
     const x = top(ours, s);
+    // Batch 1: our wall p50 per call (and device time) against PyTorch eager's time per image back to back.
+    const o1 = rows.find((r) => r.engine === ours && r.imageSize === s && r.batchSize === 1);
+    const t1 = rows.find((r) => r.engine === peer && r.imageSize === s && r.batchSize === 1 && r.imagesPerSecond);
+    if (o1?.latencyMsP50 && t1) console.log(`${s} batch 1: ${ours} ${o1.latencyMsP50.toFixed(2)} ms per call (device ${o1.deviceMsP50?.toFixed(2) ?? '?'} ms), ${peer} eager ${(1000 / t1.imagesPerSecond).toFixed(2)} ms per image`);
     if (x) console.log(`${s}: best ${ours} ${x} img/s = ${ratio(x, top(peer, s))} ${peer} eager (${top(peer, s)}); PyTorch's best at ${s}: ${Math.max(...rows.filter((r) => r.engine.startsWith('torch-') && r.imageSize === s).map((r) => r.imagesPerSecond ?? 0))}`);
   }
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The peer comparison, in one call on the GPU machine (after `source .gpu/setup.sh`), writing under $OUT:
 # timm ViT-B/16 random weights exported for every engine, our logits checked against PyTorch's on it, then
-# vit-webgpu, vit-cuda (each precision), PyTorch eager (fp32 / TF32 / bf16 / fp16 autocast), PyTorch at its best
+# vit-webgpu (fp32) and vit-webgpu-f16, vit-cuda (each precision), PyTorch eager (fp32 / TF32 / bf16 / fp16 autocast), PyTorch at its best
 # (cast weights, torch.compile, CUDA graphs) and onnxruntime-node (WebGPU and CPU EPs) timed on the same weights,
-# merged into results.json with a Markdown table. STEPS picks steps; BATCHES, SIZES, CUDA_PRECISIONS narrow them. Needs bench/peers/node_modules (onnxruntime-node,
+# merged into results.json with a Markdown table. STEPS picks steps; BATCHES, SIZES, WEBGPU_PRECISIONS, CUDA_PRECISIONS narrow them. Needs bench/peers/node_modules (onnxruntime-node,
 # linux-x64 files only): `npm install --ignore-scripts` in bench/peers, or the tarball given as $1.
 set -u
 O=${OUT:-/tmp/vit-peers}; P=/tmp/vit-peers-work; mkdir -p "$O" "$P"
@@ -17,7 +17,7 @@ on() { [[ ",$STEPS," == *",$1,"* ]]; }
   on compare && { echo "== our logits vs PyTorch fp32 on that model"
     on ours && node dist/cli/vit.js compare --backend webgpu --model "$P/model" --fixture "$P/fixture-224.safetensors"
     on cuda && node dist/cli/vit.js compare --backend cuda --precision fp32 --model "$P/model" --fixture "$P/fixture-224.safetensors"; }
-  on ours && echo "== vit-webgpu" && node dist/cli/vit.js bench --model "$P/model" --backend webgpu --workers 1 --batch-size "$BATCHES" --image-size "$SIZES" \
+  on ours && echo "== vit-webgpu" && node dist/cli/vit.js bench --model "$P/model" --backend webgpu --precision "${WEBGPU_PRECISIONS:-fp32,fp16}" --workers 1 --batch-size "$BATCHES" --image-size "$SIZES" \
     --warmup 2 --duration 2 --format json --output "$O/ours.json"
   on cuda && echo "== vit-cuda" && node dist/cli/vit.js bench --model "$P/model" --backend cuda --precision "${CUDA_PRECISIONS:-fp32,tf32,bf16,fp16}" --workers 1 \
     --batch-size "$BATCHES" --image-size "$SIZES" --warmup 3 --duration 2 --format json --output "$O/ours-cuda.json"
