@@ -23,6 +23,7 @@ import { gemmKernel, type GemmEpilogue, type StorageType } from '../engine/webgp
 import { sgmatKernel } from '../engine/webgpu/kernels/gemm-sgmat.js';
 import { chooseGemmTile, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
 import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
+import { attentionSgmatKernel } from '../engine/webgpu/kernels/attention-sgmat.js';
 import { createWebGPUSession, profilePlan, type WebGPUSessionOptions } from '../engine/webgpu/session.js';
 import { openModel } from '../loaders/index.js';
 import { gelu64, type Act } from '../model/reference.js';
@@ -264,9 +265,11 @@ async function modelSection(): Promise<ModelRow[]> {
     ['fp32', {}],
     ['fp16 auto', { precision: 'fp16' }],
     ['fp16 simt', { precision: 'fp16', f16Path: 'simt' }],
+    ['fp16 simt-attention', { precision: 'fp16', f16Attention: 'simt' }],
   ];
   if (ctx.hasF16Matrix) {
-    for (const t of Object.keys(SGMAT_TILES)) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }]);
+    for (const t of ['128x128x32', '64x128x32']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }]);
+    for (const [W, CH] of [[4, 64], [2, 64], [4, 32], [2, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }]);
   }
   ctx.destroy();
   const rows: ModelRow[] = [];
@@ -285,7 +288,7 @@ async function modelSection(): Promise<ModelRow[]> {
         const row: ModelRow = { variant, batch, describe: s.describe?.() };
         try {
           const x = px.subarray(0, batch * 3 * 224 * 224);
-          await s.run(x, batch);
+          for (let w = 0; w < 3; w++) await s.run(x, batch); // compile, first-run checks, clocks up
           const ms: number[] = [];
           for (let i = 0; i < 5; i++) {
             await s.run(x, batch);
@@ -326,7 +329,7 @@ async function profileSection(): Promise<ProfileRow[]> {
   for (const imageSize of [224, 384]) {
     const model = await openModel('random:vit-base-patch16-224', { imageSize: [imageSize, imageSize] });
     const per = 3 * imageSize * imageSize;
-    for (const [variant, o] of [['fp16', { precision: 'fp16' }], ['fp32', {}]] as [string, WebGPUSessionOptions][]) {
+    for (const [variant, o] of [['fp16', { precision: 'fp16' }], ['fp16 simt-attention', { precision: 'fp16', f16Attention: 'simt' }], ['fp32', {}]] as [string, WebGPUSessionOptions][]) {
       const s = await createWebGPUSession(model, o);
       try {
         for (const batch of imageSize === 224 ? [256, 64, 1] : [64]) {
@@ -357,6 +360,8 @@ async function profileSection(): Promise<ProfileRow[]> {
 }
 
 interface AttentionRow {
+  kernel?: string;
+  maxErr?: number;
   io: string;
   N: number;
   batch: number;
@@ -377,26 +382,54 @@ async function attentionSection(): Promise<AttentionRow[]> {
       const bytes = batch * N * 3 * D * (io === 'f16' ? 2 : 4);
       const qkv = ctx.buffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'qkv');
       const init = new Uint8Array(bytes);
-      for (let i = 1; i < bytes; i += 2) init[i] = io === 'f16' ? 0x30 + (i % 7) : 0x3c; // small, finite values
+      if (io === 'f16') {
+        const h = new Uint16Array(init.buffer);
+        for (let i = 0; i < h.length; i++) h[i] = f16Bits(Math.sin(i * 0.7311) * 2);
+      } else {
+        const f = new Float32Array(init.buffer);
+        for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * 0.7311) * 2;
+      }
       ctx.device.queue.writeBuffer(qkv, 0, init);
       const out = ctx.buffer(batch * N * D * (io === 'f16' ? 2 : 4), GPUBufferUsage.STORAGE, 'out');
-      for (const BQ of [32, 64, 128]) {
-        for (const BKV of [8, 16, 32]) {
-          const row: AttentionRow = { io, N, batch, BQ, BKV };
-          try {
-            const k = attentionKernel(N, D, H, { BQ, BKV, io });
-            const pipeline = await ctx.pipeline(k.code, `attention ${io} ${BQ}x${BKV}`);
-            const bg = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [qkv, out].map((buffer, binding) => ({ binding, resource: { buffer } })) });
-            row.ms = await timeDispatches(ctx, pipeline, bg, k.grid(batch), 5);
-            row.tflops = (4 * batch * H * N * N * (D / H)) / (row.ms * 1e9);
-          } catch (e) {
-            row.error = (e as Error).message.split('\n')[0];
-          }
-          rows.push(row);
-          save(rows);
-          log(`attention ${io} N${N} b${batch} BQ ${BQ} BKV ${BKV}: ${row.error ?? `${row.ms!.toFixed(2)} ms, ${row.tflops!.toFixed(1)} TFLOP/s`}`);
-        }
+      const outBytes = batch * N * D * (io === 'f16' ? 2 : 4);
+      const read = ctx.buffer(outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+      /** The output of the last timed kernel (f16 or f32 values). */
+      const readOut = async (): Promise<Float32Array> => {
+        const enc = ctx.device.createCommandEncoder();
+        enc.copyBufferToBuffer(out, 0, read, 0, outBytes);
+        ctx.device.queue.submit([enc.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const raw = read.getMappedRange().slice(0);
+        read.unmap();
+        return io === 'f16' ? Float32Array.from(new Uint16Array(raw), (h) => f16Value(h)) : new Float32Array(raw);
+      };
+      const variants: { name: string; BQ: number; BKV: number; code: () => { code: string; grid(b: number): [number, number, number] } }[] = [];
+      for (const BQ of [32, 64, 128]) for (const BKV of [8, 16, 32]) variants.push({ name: `simt BQ ${BQ} BKV ${BKV}`, BQ, BKV, code: () => attentionKernel(N, D, H, { BQ, BKV, io }) });
+      if (io === 'f16' && ctx.hasF16Matrix) {
+        for (const W of [1, 2, 4]) for (const CH of [16, 32, 64]) variants.push({ name: `sgmat W ${W} CH ${CH}`, BQ: W * 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W, CH, SG: ctx.subgroupSize ?? 32 }) });
       }
+      let ref: Float32Array | undefined;
+      for (const v of variants) {
+        const row: AttentionRow = { io, N, batch, BQ: v.BQ, BKV: v.BKV, kernel: v.name };
+        try {
+          const k = v.code();
+          const pipeline = await ctx.pipeline(k.code, `attention ${io} ${v.name}`);
+          const bg = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [qkv, out].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+          row.ms = await timeDispatches(ctx, pipeline, bg, k.grid(batch), 5);
+          row.tflops = (4 * batch * H * N * N * (D / H)) / (row.ms * 1e9);
+          const got = await readOut();
+          ref ??= got; // the first SIMT variant is the reference for the rest
+          let worst = 0;
+          for (let i = 0; i < got.length; i += 7) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (4e-3 + 4e-3 * Math.abs(ref[i]!)));
+          row.maxErr = worst;
+        } catch (e) {
+          row.error = (e as Error).message.split('\n')[0];
+        }
+        rows.push(row);
+        save(rows);
+        log(`attention ${io} N${N} b${batch} ${v.name.padEnd(20)}: ${row.error ?? `${row.ms!.toFixed(2)} ms, ${row.tflops!.toFixed(1)} TFLOP/s, vs first ${row.maxErr!.toFixed(3)}x bar`}`);
+      }
+      read.destroy();
       qkv.destroy();
       out.destroy();
     }

@@ -26,7 +26,8 @@ import { f16Bits, f16Round, f16Value, fromF16, toF16 } from '../engine/webgpu/f1
 import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
 import { sgmatKernel } from '../engine/webgpu/kernels/gemm-sgmat.js';
 import { gemmConfigKey, gemmKernel, type GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
-import { chooseSgmatTile, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
+import { attentionSgmatFits, attentionSgmatKernel } from '../engine/webgpu/kernels/attention-sgmat.js';
+import { chooseAttentionSgmat, chooseSgmatTile, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
 import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
 import { createWebGPUSession, preparePlan } from '../engine/webgpu/session.js';
 import { padTo4, transposePad } from '../engine/webgpu/weights.js';
@@ -112,6 +113,20 @@ describe.skipIf(!!noNull)('f16 kernels compile and fp16 plans validate (Dawn nul
       }
     });
   }
+  it('subgroup-matrix attention: WGSL valid for ViT-B at 224 and 384, DeiT-tiny, and subgroups of 16, 32, 64', async () => {
+    for (const [N, D, heads, W, CH, SG] of [[197, 768, 12, 4, 64, 32], [577, 768, 12, 2, 32, 32], [197, 192, 3, 1, 16, 64], [50, 128, 2, 4, 64, 16]] as const) {
+      const k = attentionSgmatKernel(N, D, heads, { W, CH, SG });
+      expect(k.threads).toBe(W * SG);
+      expect(k.grid(3)).toEqual([Math.ceil(Math.ceil(N / 16) / W), heads, 3]);
+      await ctx.compile(k.code, `attention-sgmat N${N} W${W} CH${CH} SG${SG}`);
+    }
+    expect(attentionSgmatFits(768, 12)).toBe(true);
+    expect(attentionSgmatFits(96, 4)).toBe(false); // head dim 24
+    expect(() => attentionSgmatKernel(197, 96, 4)).toThrow(/multiple of 16/);
+    // The null device's 16 KiB and 128-wide subgroups fit none of the preferred shapes: SIMT attention there.
+    expect(chooseAttentionSgmat(197, 768, 12, sgmatLimits(ctx, 32))).toBeUndefined();
+    expect(chooseAttentionSgmat(197, 768, 12, { maxWorkgroupBytes: 49152, maxSubgroupSize: 32, SG: 32 })).toEqual({ W: 4, CH: 64, SG: 32 });
+  });
   for (const f16Path of ['subgroup-matrix', 'simt'] as const) {
     it(`hf-tiny at 224x320, fp16 ${f16Path}: every pipeline, bind group and dispatch`, async () => {
       const m = await loadModel(join(MODELS, 'hf-tiny'), { imageSize: [224, 320] });

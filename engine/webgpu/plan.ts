@@ -5,12 +5,13 @@
  *
  * fp16 plans keep the residual stream x, LayerNorm statistics, softmax and every accumulation in f32; the
  * LayerNorm outputs, qkv, attention output, MLP hidden, patches and patch-GEMM output are f16. Their GEMMs
- * run on subgroup matrices (`matrix`) or as SIMT with f16 loads.
+ * run on subgroup matrices (`matrix`) or as SIMT with f16 loads; so does the attention with `matrix.attention`.
  */
 import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
+import type { AttentionSgmatOptions } from './kernels/attention-sgmat.js';
 import type { GemmEpilogue, StorageType } from './kernels/gemm.js';
 import { chooseGemmTile, chooseSgmatTile, sgmatLimits, type KernelCache } from './kernels/index.js';
 import type { LinearBuffers, ModelBuffers } from './weights.js';
@@ -26,7 +27,7 @@ interface Dispatch {
 export interface PlanPath {
   precision: 'fp32' | 'fp16';
   /** fp16 only: GEMMs on subgroup matrices with subgroups of SG invocations; `tile` forces one tile name. */
-  matrix?: { SG: number; tile?: string };
+  matrix?: { SG: number; tile?: string; attention?: Required<AttentionSgmatOptions> };
 }
 
 export const FP32_PATH: PlanPath = { precision: 'fp32' };
@@ -177,7 +178,7 @@ export class Plan {
       kernels.layerNorm(D, c.layerNormEps, featType),
       kernels.im2col(c.numChannels, H, W, P, at),
       kernels.embed(N, D, prefix, at),
-      kernels.attention(N, D, heads, at),
+      matrix?.attention ? kernels.attentionSgmat(N, D, heads, matrix.attention) : kernels.attention(N, D, heads, at),
     ]);
 
     {

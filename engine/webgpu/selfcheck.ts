@@ -1,10 +1,11 @@
 /**
- * Subgroup-matrix GEMM self-check, run when an fp16 session is created on that path: Dawn enables f16 on
+ * Subgroup-matrix self-checks (GEMM tiles and attention), run when an fp16 session is created on that path: Dawn enables f16 on
  * NVIDIA only behind a toggle (its conformance failures are unresolved), so each tile the session may use
  * multiplies one small odd-shaped problem and is compared with a float64 product of the same f16 inputs.
  */
 import type { GpuContext } from './device.js';
-import { f16Round, toF16 } from './f16.js';
+import { f16Round, fromF16, toF16 } from './f16.js';
+import type { AttentionSgmatOptions } from './kernels/attention-sgmat.js';
 import type { KernelCache } from './kernels/index.js';
 import { transposePad } from './weights.js';
 
@@ -57,5 +58,68 @@ export async function checkSgmatTile(ctx: GpuContext, kernels: KernelCache, tile
     return worst;
   } finally {
     for (const b of [...bufs, out, uniform, read]) b.destroy();
+  }
+}
+
+/**
+ * Subgroup-matrix attention self-check for the model's shape (N tokens, D, heads) on one image of random f16
+ * q, k, v: compared with float64 attention of the same inputs. Returns the largest |got - ref| /
+ * (4e-3 + 4e-3 |ref|) (P and the output are rounded to f16); <= 1 passes. Throws on WebGPU errors.
+ */
+export async function checkSgmatAttention(ctx: GpuContext, kernels: KernelCache, N: number, D: number, heads: number, o: Required<AttentionSgmatOptions>): Promise<number> {
+  const U = GPUBufferUsage;
+  let seed = 4242;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const qkv = Float32Array.from({ length: N * 3 * D }, () => f16Round(rnd() * 2)); // scores up to ~|64 * 4| / 8
+  const k = await kernels.attentionSgmat(N, D, heads, o);
+  const inBuf = ctx.upload(toF16(qkv), 'attention check qkv');
+  const bytes = N * D * 2;
+  const out = ctx.buffer(bytes, U.STORAGE | U.COPY_SRC, 'attention check out');
+  const read = ctx.buffer(bytes, U.MAP_READ | U.COPY_DST, 'attention check readback');
+  try {
+    const got = await ctx.scoped('subgroup-matrix attention self-check', async () => {
+      const entries = [inBuf, out].map((buffer, binding) => ({ binding, resource: { buffer } }));
+      const bg = ctx.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });
+      const enc = ctx.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, bg);
+      const [gx, gy, gz] = k.kernel.grid(1);
+      pass.dispatchWorkgroups(gx, gy, gz);
+      pass.end();
+      enc.copyBufferToBuffer(out, 0, read, 0, bytes);
+      ctx.device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const r = fromF16(new Uint16Array(read.getMappedRange().slice(0)));
+      read.unmap();
+      return r;
+    });
+    const hd = D / heads;
+    const scale = 1 / Math.sqrt(hd);
+    const p = new Float64Array(N);
+    let worst = 0;
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < N; i++) {
+        let max = -Infinity;
+        for (let j = 0; j < N; j++) {
+          let s = 0;
+          for (let d = 0; d < hd; d++) s += qkv[i * 3 * D + h * hd + d]! * qkv[j * 3 * D + D + h * hd + d]!;
+          p[j] = s * scale;
+          max = Math.max(max, p[j]!);
+        }
+        let sum = 0;
+        for (let j = 0; j < N; j++) sum += p[j] = Math.exp(p[j]! - max);
+        for (let d = 0; d < hd; d++) {
+          let acc = 0;
+          for (let j = 0; j < N; j++) acc += p[j]! * qkv[j * 3 * D + 2 * D + h * hd + d]!;
+          const ref = acc / sum;
+          const e = Math.abs(got[i * D + h * hd + d]! - ref) / (4e-3 + 4e-3 * Math.abs(ref));
+          worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
+        }
+      }
+    }
+    return worst;
+  } finally {
+    for (const b of [inBuf, out, read]) b.destroy();
   }
 }

@@ -14,9 +14,10 @@ import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
 import { PlanPool } from '../plan-pool.js';
 import { createGpuContext, type GpuContext } from './device.js';
-import { KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
+import { attentionSgmatFits } from './kernels/attention-sgmat.js';
+import { chooseAttentionSgmat, KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
 import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
-import { checkSgmatTile } from './selfcheck.js';
+import { checkSgmatAttention, checkSgmatTile } from './selfcheck.js';
 import { uploadModel, type ModelBuffers } from './weights.js';
 
 /** Largest batch one plan holds; bigger requests are split (activation memory grows linearly). */
@@ -156,6 +157,10 @@ export interface WebGPUSessionOptions extends SessionOptions {
   f16Path?: 'auto' | 'simt' | 'subgroup-matrix';
   /** fp16 on subgroup matrices: this SGMAT_TILES tile for every GEMM instead of chooseSgmatTile's (device check). */
   f16Tile?: string;
+  /** fp16 on subgroup matrices: attention there too ('auto', the default, after its self-check) or SIMT ('simt'). */
+  f16Attention?: 'auto' | 'simt';
+  /** That attention's shape (device check); else the first of ATTENTION_SGMAT_CONFIGS the device runs. */
+  f16AttentionConfig?: { W: number; CH: number };
 }
 
 /** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
@@ -164,7 +169,7 @@ function candidateTiles(forced: string | undefined, lim: SgmatLimits): string[] 
 }
 
 /** The kernel path for the requested precision and what the device offers, with a one-line reason. */
-async function choosePath(ctx: GpuContext, kernels: KernelCache, opts: WebGPUSessionOptions): Promise<{ path: PlanPath; what: string }> {
+async function choosePath(ctx: GpuContext, kernels: KernelCache, model: ViTModel, opts: WebGPUSessionOptions): Promise<{ path: PlanPath; what: string }> {
   if ((opts.precision ?? 'fp32') !== 'fp16') return { path: FP32_PATH, what: 'fp32' };
   if (!ctx.hasF16) {
     if (opts.f16Path === 'subgroup-matrix' || opts.f16Path === 'simt') throw new Error('engine/webgpu: fp16 asked for, but the adapter has no shader-f16');
@@ -193,7 +198,30 @@ async function choosePath(ctx: GpuContext, kernels: KernelCache, opts: WebGPUSes
       return { path: simt.path, what: `${simt.what.slice(0, -1)}; ${why})` };
     }
   }
-  return { path, what };
+  return { path, what: `${what.slice(0, -1)}; ${await chooseAttention(ctx, kernels, model, path, opts)})` };
+}
+
+/** Puts subgroup-matrix attention on `path` when the head dim suits it and its self-check passes; says which attention runs. */
+async function chooseAttention(ctx: GpuContext, kernels: KernelCache, model: ViTModel, path: PlanPath, opts: WebGPUSessionOptions): Promise<string> {
+  const { N, D, heads } = modelShapes(model.config);
+  const SIMT = 'SIMT attention';
+  if (opts.f16Attention === 'simt') return SIMT;
+  if (!attentionSgmatFits(D, heads)) return `${SIMT} (head dim ${D / heads} is not a multiple of 16)`;
+  const cfg = chooseAttentionSgmat(N, D, heads, sgmatLimits(ctx, path.matrix!.SG), opts.f16AttentionConfig);
+  if (!cfg) return `${SIMT} (no subgroup-matrix attention shape fits this device)`;
+  let why: string | undefined;
+  try {
+    const worst = await checkSgmatAttention(ctx, kernels, N, D, heads, cfg);
+    if (!(worst <= 1)) why = `failed its self-check (error ${worst.toPrecision(3)}x the bar)`;
+  } catch (e) {
+    why = `did not run: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`;
+  }
+  if (why) {
+    process.stderr.write(`engine/webgpu: subgroup-matrix attention ${why}; using SIMT attention\n`);
+    return `${SIMT}: subgroup-matrix attention ${why}`;
+  }
+  path.matrix!.attention = cfg;
+  return `subgroup-matrix attention w${cfg.W} ch${cfg.CH}`;
 }
 
 export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOptions = {}): Promise<InferenceSession> {
@@ -203,7 +231,7 @@ export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOp
   const ctx = await createGpuContext({ gpuIndex: opts.gpuIndex, backend: opts.dawnBackend, f16: precision === 'fp16' });
   try {
     const kernels = new KernelCache(ctx);
-    const { path, what } = await choosePath(ctx, kernels, opts);
+    const { path, what } = await choosePath(ctx, kernels, model, opts);
     const half = path.precision === 'fp16';
     const weights = await ctx.scoped(`uploading weights of ${model.source}`, () => uploadModel(ctx, model, half));
     const i = ctx.adapterInfo;

@@ -1,6 +1,7 @@
 /** Compiled pipelines for one model shape, cached by the generated source's parameters. */
 import type { GpuContext } from '../device.js';
 import { attentionKernel, type AttentionKernel } from './attention.js';
+import { attentionSgmatKernel, type AttentionSgmatKernel, type AttentionSgmatOptions } from './attention-sgmat.js';
 import { embedKernel, im2colKernel, poolKernel } from './embed.js';
 import { gemmConfigKey, gemmKernel, type GemmConfig, type GemmEpilogue, type GemmKernel, type StorageType } from './gemm.js';
 import { sgmatKernel, type SgmatConfig, type SgmatKernel } from './gemm-sgmat.js';
@@ -99,6 +100,24 @@ export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMIT
   return name;
 }
 
+/** Subgroup-matrix attention shapes (W subgroups, CH keys staged) in order of preference (NOTES.md, "f16"). */
+export const ATTENTION_SGMAT_CONFIGS: readonly { W: number; CH: number }[] = [
+  { W: 4, CH: 64 },
+  { W: 2, CH: 64 },
+  { W: 4, CH: 32 },
+  { W: 2, CH: 32 },
+  { W: 4, CH: 16 },
+];
+
+/** The first ATTENTION_SGMAT_CONFIGS entry (or `forced`) this device can run, or undefined. */
+export function chooseAttentionSgmat(N: number, D: number, heads: number, lim: SgmatLimits, forced?: { W: number; CH: number }): Required<AttentionSgmatOptions> | undefined {
+  for (const c of forced ? [forced] : ATTENTION_SGMAT_CONFIGS) {
+    const k = attentionSgmatKernel(N, D, heads, { ...c, SG: lim.SG });
+    if (k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0) return { ...c, SG: lim.SG };
+  }
+  return undefined;
+}
+
 export class KernelCache {
   private readonly cache = new Map<string, Promise<Compiled<unknown>>>();
   constructor(readonly ctx: GpuContext) {}
@@ -143,6 +162,14 @@ export class KernelCache {
   attention(N: number, D: number, heads: number, io: StorageType = 'f32'): Promise<Compiled<AttentionKernel>> {
     return this.get(`attention N${N} D${D} H${heads}${io === 'f16' ? ' f16' : ''}`, () => {
       const kernel = attentionKernel(N, D, heads, { io });
+      return { kernel, code: kernel.code };
+    });
+  }
+
+  /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH and SG. */
+  attentionSgmat(N: number, D: number, heads: number, o: Required<AttentionSgmatOptions>): Promise<Compiled<AttentionSgmatKernel>> {
+    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}`, () => {
+      const kernel = attentionSgmatKernel(N, D, heads, o);
       return { kernel, code: kernel.code };
     });
   }
