@@ -69,9 +69,9 @@ export function attentionSgmatKernel(N: number, D: number, heads: number, opts: 
 
   // Stage rows [r0, r0 + rows) of part `off` (vec4 offset of q, k or v for this head) into `dst` with row stride `str`.
   const stage = (dst: string, str: number, rows: number, r0: string, off: string) => `
-  for (var l = tid; l < ${rows * HD4}u; l += ${T}u) {
-    let r = l / ${HD4}u;
-    let c = (l % ${HD4}u) * 4u;
+  for (var e = tid; e < ${rows * HD4}u; e += ${T}u) {
+    let r = e / ${HD4}u;
+    let c = (e % ${HD4}u) * 4u;
     let tok = ${r0} + r;
     var v = vec4<f16>(0.0h);
     if (tok < N) { v = QKV[(rowBase + tok) * ROW4 + ${off} + c / 4u]; }
