@@ -12,8 +12,9 @@ import { autoLine, isGpuBackend, type BackendName, type BackendRequest, type Pre
 import { openModel } from '../loaders/index.js';
 import { defaultPreprocessWorkers, startPool } from '../workers/pool.js';
 import type { FileResult } from '../workers/protocol.js';
-import { walkInputs, type Input } from '../util/inputs.js';
+import { walkInputs } from '../util/inputs.js';
 import { takeShard, type Shard } from '../util/shard.js';
+import { runInOrder } from './in-order.js';
 import { checkRunFits } from './limits.js';
 import { ProgressLine } from './progress.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
@@ -93,48 +94,9 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
   const write = (s: string) => sink!.write(s);
   let bar: ProgressLine | undefined;
 
-  // Batches are made in input order on this thread, so results do not depend on the worker count.
-  const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: FileResult[] }>>();
-  const done = new Map<number, { inputs: Input[]; results: FileResult[] }>();
-  let nextToWrite = 0;
-  let seq = 0;
   let total = 0;
   let failed = 0;
   let skipped = 0;
-  let finished = 0;
-
-  const flushReady = async () => {
-    for (let b = done.get(nextToWrite); b; b = done.get(nextToWrite)) {
-      done.delete(nextToWrite++);
-      for (let i = 0; i < b.inputs.length; i++) {
-        const r = b.results[i]!;
-        if (r.error !== undefined) failed++;
-        await write(formatRecord(o.format, b.inputs[i]!.display, r));
-      }
-    }
-  };
-  // Records to the terminal the bar is on are written with the bar cleared and drawn again below them.
-  const flush = () => (bar && !o.output ? bar.around(flushReady) : flushReady());
-  const settleOne = async () => {
-    const r = await Promise.race(pending.values());
-    pending.delete(r.seq);
-    done.set(r.seq, r);
-    finished += r.inputs.length;
-    bar?.update(finished);
-    await flush();
-  };
-  const submit = (inputs: Input[]) => {
-    const s = seq++;
-    total += inputs.length;
-    // Inputs that failed before reaching a worker (an unreadable directory) keep their place in the order.
-    const work = inputs.every((i) => i.error !== undefined)
-      ? Promise.resolve({ results: inputs.map((i) => ({ error: i.error! })) })
-      : pool.classify(inputs.map((i) => i.path), o.topK);
-    pending.set(
-      s,
-      work.then((r) => ({ seq: s, inputs, results: r.results })),
-    );
-  };
 
   let completed = false;
   try {
@@ -152,30 +114,23 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
       const b = (bar = new ProgressLine('classify'));
       countShard(o.paths, o.recursive, o.shard).then((n) => b.setTotal(n - skipped), () => undefined);
     }
-    const maxInFlight = Math.max(2, pool.concurrency * 2);
-    let batch: Input[] = [];
     const warn = (m: string) => (bar && o.warn ? bar.around(async () => o.warn!(m)) : o.warn?.(m));
-    for await (const input of takeShard(walkInputs(o.paths, o.recursive, { onLoop: (m) => void warn(m) }), o.shard)) {
-      if (interrupted) break;
-      if (recorded?.names.has(recordKey(o.format, input.display))) {
-        skipped++;
-        continue;
-      }
-      if (input.error !== undefined) {
-        if (batch.length) submit(batch);
-        submit([input]);
-        batch = [];
-      } else {
-        batch.push(input);
-        if (batch.length === o.batchSize) {
-          submit(batch);
-          batch = [];
-        }
-      }
-      while (pending.size >= maxInFlight) await settleOne();
-    }
-    if (batch.length && !interrupted) submit(batch);
-    while (pending.size) await settleOne();
+    // Batches are made in input order on this thread, so results do not depend on the worker count.
+    total = await runInOrder<FileResult>(takeShard(walkInputs(o.paths, o.recursive, { onLoop: (m) => void warn(m) }), o.shard), {
+      batchSize: o.batchSize,
+      maxInFlight: Math.max(2, pool.concurrency * 2),
+      run: async (paths) => (await pool.classify(paths, o.topK)).results,
+      failed: (error) => ({ error }),
+      emit: async (input, r) => {
+        if (r.error !== undefined) failed++;
+        await write(formatRecord(o.format, input.display, r));
+      },
+      // Records to the terminal the bar is on are written with the bar cleared and drawn again below them.
+      around: bar && !o.output ? (f) => bar!.around(f) : undefined,
+      progress: (n) => bar?.update(n),
+      stopped: () => interrupted !== undefined,
+      skip: (input) => (recorded?.names.has(recordKey(o.format, input.display)) ? (skipped++, true) : false),
+    });
     completed = true;
   } finally {
     bar?.stop();

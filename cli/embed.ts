@@ -21,9 +21,10 @@ import { openModel } from '../loaders/index.js';
 import { isRandomSpec } from '../loaders/random.js';
 import { l2normalize } from '../pipeline/index.js';
 import { provenance } from '../pipeline/provenance.js';
-import { countInputs, walkInputs, type Input } from '../util/inputs.js';
+import { countInputs, walkInputs } from '../util/inputs.js';
 import { defaultPreprocessWorkers, startPool, type InferencePool } from '../workers/pool.js';
 import type { WorkerInput } from '../workers/protocol.js';
+import { runInOrder } from './in-order.js';
 import { checkRunFits } from './limits.js';
 import { ProgressLine } from './progress.js';
 import { OutputError, OutputSink, writeFilesSafely } from './sink.js';
@@ -187,13 +188,8 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
   let sink: OutputSink | undefined;
   const matrix = new Matrix(model.config.hiddenSize);
   const index: ({ row: number; file: string } | { file: string; error: string })[] = [];
-  const pending = new Map<number, Promise<{ seq: number; inputs: Input[]; results: Outcome[] }>>();
-  const done = new Map<number, { inputs: Input[]; results: Outcome[] }>();
-  let nextToWrite = 0;
-  let seq = 0;
   let total = 0;
   let failed = 0;
-  let finished = 0;
 
   const record = async (file: string, r: Outcome) => {
     if ('error' in r) failed++;
@@ -203,27 +199,6 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
     } else {
       index.push(row ? { row: matrix.push(row), file } : { file, error: (r as { error: string }).error });
     }
-  };
-  const flushReady = async () => {
-    for (let b = done.get(nextToWrite); b; b = done.get(nextToWrite)) {
-      done.delete(nextToWrite++);
-      for (let i = 0; i < b.inputs.length; i++) await record(b.inputs[i]!.display, b.results[i]!);
-    }
-  };
-  const flush = () => (bar && format === 'jsonl' && !o.output ? bar.around(flushReady) : flushReady());
-  const settleOne = async () => {
-    const r = await Promise.race(pending.values());
-    pending.delete(r.seq);
-    done.set(r.seq, r);
-    finished += r.inputs.length;
-    bar?.update(finished);
-    await flush();
-  };
-  const submit = (inputs: Input[]) => {
-    const s = seq++;
-    total += inputs.length;
-    const work = inputs.every((i) => i.error !== undefined) ? Promise.resolve(inputs.map((i) => ({ error: i.error! }))) : outputs(pool, inputs.map((i) => i.path));
-    pending.set(s, work.then((results) => ({ seq: s, inputs, results })));
   };
   const warn = (s: string) => (bar && o.warn ? bar.around(async () => o.warn!(s)) : o.warn?.(s));
 
@@ -240,25 +215,16 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
       const b = (bar = new ProgressLine('embed'));
       countInputs(o.paths, o.recursive).then((n) => b.setTotal(n), () => undefined);
     }
-    const maxInFlight = Math.max(2, pool.concurrency * 2);
-    let batch: Input[] = [];
-    for await (const input of walkInputs(o.paths, o.recursive, { onLoop: (s) => void warn(s) })) {
-      if (interrupted) break;
-      if (input.error !== undefined) {
-        if (batch.length) submit(batch);
-        submit([input]);
-        batch = [];
-      } else {
-        batch.push(input);
-        if (batch.length === o.batchSize) {
-          submit(batch);
-          batch = [];
-        }
-      }
-      while (pending.size >= maxInFlight) await settleOne();
-    }
-    if (batch.length && !interrupted) submit(batch);
-    while (pending.size) await settleOne();
+    total = await runInOrder<Outcome>(walkInputs(o.paths, o.recursive, { onLoop: (s) => void warn(s) }), {
+      batchSize: o.batchSize,
+      maxInFlight: Math.max(2, pool.concurrency * 2),
+      run: (paths) => outputs(pool, paths),
+      failed: (error) => ({ error }),
+      emit: (input, r) => record(input.display, r),
+      around: bar && format === 'jsonl' && !o.output ? (f) => bar!.around(f) : undefined,
+      progress: (n) => bar?.update(n),
+      stopped: () => interrupted !== undefined,
+    });
     completed = true;
   } finally {
     bar?.stop();
