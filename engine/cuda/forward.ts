@@ -296,7 +296,8 @@ export class Plan {
       op('proj', gemm(G(shape(g.D, T, g.D, 'f32', 'bias', true), blk.proj.w, attn, x, blk.proj.b)));
       op('layernorm', k(fn.layer_norm, lnGrid(T), 32 * LN_ROWS_PER_BLOCK, [P64(x), P64(h), P64(blk.ln2[0]), P64(blk.ln2[1]), I32(T), I32(g.D), I64(g.D), F32(eps)]));
       op('fc1', gemm(G(shape(g.M, T, g.D, act, gelu === 'epilogue' ? 'gelu_bias' : 'bias', false), blk.fc1.w, h, mlp, blk.fc1.b)));
-      if (gelu !== 'epilogue') op('gelu', k(gelu === 'tanh' ? fn.gelu_tanh : fn.gelu_erf, gridFor(T * g.M), 256, [P64(mlp), I64(T * g.M)]));
+      // 16 bytes per thread: T * M / 8 threads for 16-bit activations (the f32 path runs twice the loop).
+      if (gelu !== 'epilogue') op('gelu', k(gelu === 'tanh' ? fn.gelu_tanh : fn.gelu_erf, gridFor(Math.ceil((T * g.M) / 8)), 256, [P64(mlp), I64(T * g.M)]));
       op('fc2', gemm(G(shape(g.D, T, g.M, 'f32', 'bias', true), blk.fc2.w, mlp, x, blk.fc2.b)));
     }
     const output = this.s.output;

@@ -11,8 +11,8 @@
  *      matrices, with no rescaling since P is final.
  * QK^T runs twice (it is a third of the attention's products); nothing but 16x16 tiles crosses shared memory.
  *
- * One workgroup: W subgroups, each owning 16 queries of one (image, head); K and V are staged CH keys at a time
- * (rows padded by 8 halves), zeros past N. Keys past N get a score of -3e38 (pass 1) and p = 0 (pass 2).
+ * One workgroup: W subgroups, each owning 16 queries of one (image, head); K (transposed) and V are staged CH keys
+ * at a time (rows padded by 8 halves), zeros past N; every matrix load is row-major. Keys past N get a score of -3e38 (pass 1) and p = 0 (pass 2).
  * Lanes map to score rows as row = lane / (SG/16), 256/SG columns each.
  */
 
@@ -53,13 +53,14 @@ export function attentionSgmatKernel(N: number, D: number, heads: number, opts: 
   const E = 256 / SG; // score elements per lane
   const LPR = SG / 16; // lanes per score row
   const QSTR = HD + 8;
-  const KSTR = HD + 8;
+  const KSTR = HD + 8; // V rows
+  const KTSTR = CH + 8; // K staged transposed: row d, column key
   const PSTR = 16 + 8;
   const NB = Math.ceil(N / 16); // query blocks per (image, head)
   const NCH = Math.ceil(N / CH);
   const KB = CH / 16;
   const scale = 1 / Math.sqrt(HD);
-  const workgroupBytes = 2 * (W * 16 * QSTR + 2 * CH * KSTR + W * 16 * PSTR) + 4 * W * 256;
+  const workgroupBytes = 2 * (W * 16 * QSTR + HD * KTSTR + CH * KSTR + W * 16 * PSTR) + 4 * W * 256;
   const rep = (n: number, f: (i: number) => string, sep = '\n') => Array.from({ length: n }, (_, i) => f(i)).join(sep);
   // Combine a per-lane value over the LPR lanes of its row.
   const reduce = (v: string, op: (a: string, b: string) => string) => rep(Math.log2(LPR), (i) => `    ${v} = ${op(v, `subgroupShuffleXor(${v}, ${1 << i}u)`)};`);
@@ -79,10 +80,22 @@ export function attentionSgmatKernel(N: number, D: number, heads: number, opts: 
     ${dst}[o] = v.x; ${dst}[o + 1u] = v.y; ${dst}[o + 2u] = v.z; ${dst}[o + 3u] = v.w;
   }`;
 
-  // S = Q K^T for key block kb of the staged chunk, into this subgroup's scratch, then a barrier.
+  // K rows [k0, k0 + CH) transposed into Kt (zeros past N).
+  const stageKt = `
+  for (var e = tid; e < ${CH * HD4}u; e += ${T}u) {
+    let r = e / ${HD4}u;
+    let c = (e % ${HD4}u) * 4u;
+    let tok = ch * ${CH}u + r;
+    var v = vec4<f16>(0.0h);
+    if (tok < N) { v = QKV[(rowBase + tok) * ROW4 + ${D4}u + h * ${HD4}u + c / 4u]; }
+    Kt[c * ${KTSTR}u + r] = v.x; Kt[(c + 1u) * ${KTSTR}u + r] = v.y; Kt[(c + 2u) * ${KTSTR}u + r] = v.z; Kt[(c + 3u) * ${KTSTR}u + r] = v.w;
+  }`;
+
+  // S = Q K^T for key block kb of the staged chunk, into this subgroup's scratch, then a barrier. (Every
+  // matrix is zero-initialised explicitly and loaded row-major.)
   const scores = `
-      var s: ${S};
-${rep(HC, (c) => `      s = subgroupMatrixMultiplyAccumulate(q${c}, subgroupMatrixLoad<${R}, col_major>(&Ks, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), s);`)}
+      var s = ${S}();
+${rep(HC, (c) => `      s = subgroupMatrixMultiplyAccumulate(q${c}, subgroupMatrixLoad<${R}, row_major>(&Kt, ${c * 16 * KTSTR}u + kb * 16u, ${KTSTR}u), s);`)}
       subgroupMatrixStore<row_major>(&Ss, sg * 256u, s, 16u);
       workgroupBarrier();`;
 
@@ -96,7 +109,7 @@ enable chromium_experimental_subgroup_matrix;
 const N = ${N}u;
 const ROW4 = ${3 * D4}u;
 var<workgroup> Qs: array<f16, ${W * 16 * QSTR}>;
-var<workgroup> Ks: array<f16, ${CH * KSTR}>;
+var<workgroup> Kt: array<f16, ${HD * KTSTR}>;
 var<workgroup> Vs: array<f16, ${CH * KSTR}>;
 var<workgroup> Ps: array<f16, ${W * 16 * PSTR}>;
 var<workgroup> Ss: array<f32, ${W * 256}>;
@@ -118,7 +131,7 @@ ${rep(HC, (c) => `  let q${c} = subgroupMatrixLoad<${L}, row_major>(&Qs, sg * ${
   var l = 0.0;
   for (var ch = 0u; ch < ${NCH}u; ch++) {
     workgroupBarrier();
-    ${stage('Ks', KSTR, CH, `ch * ${CH}u`, `${D4}u + h * ${HD4}u`)}
+    ${stageKt}
     workgroupBarrier();
     for (var kb = 0u; kb < ${KB}u; kb++) {
       let k0 = ch * ${CH}u + kb * 16u;
@@ -144,10 +157,10 @@ ${reduce('l', (a, b) => `${a} + ${b}`)}
   let inv = 1.0 / l;
 
   // Pass 2: O = P V with P final.
-${rep(HC, (c) => `  var o${c}: ${S};`)}
+${rep(HC, (c) => `  var o${c} = ${S}();`)}
   for (var ch = 0u; ch < ${NCH}u; ch++) {
     workgroupBarrier();
-    ${stage('Ks', KSTR, CH, `ch * ${CH}u`, `${D4}u + h * ${HD4}u`)}
+    ${stageKt}
     ${stage('Vs', KSTR, CH, `ch * ${CH}u`, `${2 * D4}u + h * ${HD4}u`)}
     workgroupBarrier();
     for (var kb = 0u; kb < ${KB}u; kb++) {
