@@ -140,7 +140,7 @@ export class InferencePool {
     const piscina = (init: WorkerInit, threads: number, perWorker: number) =>
       new Piscina({
         filename,
-        workerData: init,
+        workerData: { ...init, started: new Int32Array(new SharedArrayBuffer(4)), threads } satisfies WorkerInit,
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
@@ -165,7 +165,9 @@ export class InferencePool {
   private started?: Promise<void>;
 
   private async waitReady(): Promise<void> {
-    const replies = (await Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.task(this.pool, { kind: 'ready' })))) as ReadyReply[];
+    // Decode-only workers answer once all of them have loaded (close() waits for these tasks too).
+    const prep = this.prep ? Array.from({ length: this.prepWorkers }, () => this.task(this.prep!, { kind: 'ready' })) : [];
+    const [replies] = (await Promise.all([Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.task(this.pool, { kind: 'ready' }))), ...prep])) as [ReadyReply[]];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }

@@ -13,6 +13,14 @@ export interface WorkerInit {
   /** GPU backends on several devices: each worker takes the next ordinal of `gpus` (slot[0] counts takers). */
   gpus?: number[];
   gpuSlot?: Int32Array;
+  /**
+   * Workers of this pool whose start has settled (module loaded; session created or failed): slot[0] counts them.
+   * A 'ready' task resolves only once it reaches `threads`, so a pool that ready() has answered (or rejected) never
+   * terminates a worker in the middle of loading a native module (sharp, onnxruntime, koffi), which can abort the
+   * whole process.
+   */
+  started?: Int32Array;
+  threads?: number;
 }
 
 /** Reply to a 'ready' task: the session's describe() line (backend, precision, kernel path, device), where it has one. */

@@ -18,6 +18,18 @@ const sessionReady: Promise<InferenceSession> =
   init.backend === 'none' ? Promise.reject(new Error('decode-only worker has no session')) : createSession(model, init.backend, { ...init.sessionOptions, gpuIndex });
 // An init failure must surface on the first task, not as an unhandled rejection that kills the worker.
 sessionReady.catch(() => undefined);
+// This worker's start has settled once its session has (decode-only workers: now, their modules are loaded).
+const countStarted = () => void (init.started && Atomics.add(init.started, 0, 1));
+if (init.backend === 'none') countStarted();
+else sessionReady.then(countStarted, countStarted);
+
+/** Resolves when every worker of the pool has settled its start, or after `limitMs` (a worker that died loading). */
+async function allStarted(limitMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  while (init.started && init.threads && Atomics.load(init.started, 0) < init.threads && Date.now() - t0 < limitMs) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** Test hook: a worker that meets a file whose path contains this marker dies, as a crashing decoder would. */
 const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
@@ -99,8 +111,9 @@ export default async function run(task: ClassifyTask | OutputTask | PreprocessTa
   if (task.kind === 'classify') return classify(task);
   if (task.kind === 'output') return output(task);
   if (task.kind === 'preprocess') return preprocess(task);
-  if (init.backend === 'none') return { ready: true } satisfies ReadyReply;
   if (task.kind === 'forward') return forward(task);
+  await allStarted();
+  if (init.backend === 'none') return { ready: true } satisfies ReadyReply;
   const session = await sessionReady;
   return { ready: true, device: session.describe?.() } satisfies ReadyReply;
 }

@@ -102,22 +102,24 @@ extern "C" __global__ void convert_f32(const float *__restrict__ src, act_t *__r
 
 __device__ __forceinline__ float gelu_erf1(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 __device__ __forceinline__ float gelu_tanh1(float v) { return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v))); }
-// GELU in place, 16 bytes per thread (8 16-bit values or 4 floats; the buffer is cudaMalloc-aligned), the tail one
-// by one: the exact erf form (nn.GELU()) and the tanh approximation (hidden_act gelu_pytorch_tanh / gelu_new).
-#define GELU_KERNEL(name, f)                                                                                          \
-extern "C" __global__ void name(act_t *__restrict__ y, long long n) {                                               \
-  const int V = 16 / sizeof(act_t);                                                                                   \
-  long long nv = n / V, stride = (long long)gridDim.x * blockDim.x, first = blockIdx.x * (long long)blockDim.x + threadIdx.x; \
-  for (long long i = first; i < nv; i += stride) {                                                                    \
-    uint4 w = ((const uint4 *)y)[i];                                                                                  \
-    act_t *e = (act_t *)&w;                                                                                           \
-    _Pragma("unroll") for (int j = 0; j < V; j++) e[j] = to_act(f(ld_act(e + j)));                                    \
-    ((uint4 *)y)[i] = w;                                                                                              \
-  }                                                                                                                   \
-  for (long long i = nv * V + first; i < n; i += stride) y[i] = to_act(f(ld_act(y + i)));                            \
+// GELU in place, 16 bytes per thread (8 16-bit values or 4 floats; the buffer is cuMemAlloc-aligned), the tail one
+// by one. tanh_form is a constant at each call: the branch folds away.
+__device__ __forceinline__ void gelu_inplace(act_t *__restrict__ y, long long n, bool tanh_form) {
+  const int V = 16 / sizeof(act_t);
+  long long nv = n / V, stride = (long long)gridDim.x * blockDim.x, first = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  for (long long i = first; i < nv; i += stride) {
+    uint4 w = ((const uint4 *)y)[i];
+    act_t *e = (act_t *)&w;
+#pragma unroll
+    for (int j = 0; j < V; j++) { float v = ld_act(e + j); e[j] = to_act(tanh_form ? gelu_tanh1(v) : gelu_erf1(v)); }
+    ((uint4 *)y)[i] = w;
+  }
+  for (long long i = nv * V + first; i < n; i += stride) { float v = ld_act(y + i); y[i] = to_act(tanh_form ? gelu_tanh1(v) : gelu_erf1(v)); }
 }
-GELU_KERNEL(gelu_erf, gelu_erf1)
-GELU_KERNEL(gelu_tanh, gelu_tanh1)
+// The exact erf form (nn.GELU()).
+extern "C" __global__ void gelu_erf(act_t *__restrict__ y, long long n) { gelu_inplace(y, n, false); }
+// The tanh approximation (hidden_act gelu_pytorch_tanh / gelu_new).
+extern "C" __global__ void gelu_tanh(act_t *__restrict__ y, long long n) { gelu_inplace(y, n, true); }
 `;
 
 const layerNorm = String.raw`
