@@ -55,11 +55,22 @@ export async function decodeImage(input: string | Buffer, label?: string, opts: 
     throw new ImageDecodeError(name, `cannot read file (${why})`, { cause: e });
   }
   if (bytes.length === 0) throw new ImageDecodeError(name, 'empty file, not an image');
+  let err: Error;
   try {
     return await decodeBytes(bytes, opts.target);
   } catch (e) {
-    throw new ImageDecodeError(name, `cannot decode image (${(e as Error).message.trim()})`, { cause: e });
+    err = e as Error;
   }
+  // libvips keeps one error buffer per process: a failure on another worker thread at the same moment can take
+  // the message ("Unknown error"). Once more, for the real message (or the image, if that failure was not its own).
+  if (/^\s*Unknown error\s*$/.test(err.message)) {
+    try {
+      return await decodeBytes(bytes, opts.target);
+    } catch (again) {
+      err = again as Error;
+    }
+  }
+  throw new ImageDecodeError(name, `cannot decode image (${err.message.trim()})`, { cause: err });
 }
 
 async function decodeBytes(bytes: Buffer, target: DecodeTarget | undefined): Promise<DecodedImage> {
