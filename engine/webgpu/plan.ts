@@ -11,7 +11,7 @@ import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.j
 import type { ViTModel } from '../../model/weights.js';
 import type { GpuContext } from './device.js';
 import { ELEMENTWISE_THREADS, grid2d } from './kernels/embed.js';
-import type { AttentionSgmatOptions } from './kernels/attention-sgmat.js';
+import type { AttentionSgmatShape } from './kernels/attention-sgmat.js';
 import type { GemmEpilogue, StorageType } from './kernels/gemm.js';
 import { chooseGemmTile, chooseSgmatTile, sgmatLimits, type KernelCache } from './kernels/index.js';
 import type { LinearBuffers, ModelBuffers } from './weights.js';
@@ -27,7 +27,7 @@ interface Dispatch {
 export interface PlanPath {
   precision: 'fp32' | 'fp16';
   /** fp16 only: GEMMs on subgroup matrices with subgroups of SG invocations; `tile` forces one tile name. */
-  matrix?: { SG: number; tile?: string; attention?: Required<AttentionSgmatOptions> };
+  matrix?: { SG: number; tile?: string; attention?: AttentionSgmatShape };
 }
 
 export const FP32_PATH: PlanPath = { precision: 'fp32' };

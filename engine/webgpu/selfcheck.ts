@@ -5,7 +5,7 @@
  */
 import type { GpuContext } from './device.js';
 import { f16Round, fromF16, toF16 } from './f16.js';
-import type { AttentionSgmatOptions } from './kernels/attention-sgmat.js';
+import type { AttentionSgmatShape } from './kernels/attention-sgmat.js';
 import type { KernelCache } from './kernels/index.js';
 import { transposePad } from './weights.js';
 
@@ -66,7 +66,7 @@ export async function checkSgmatTile(ctx: GpuContext, kernels: KernelCache, tile
  * q, k, v: compared with float64 attention of the same inputs. Returns the largest |got - ref| /
  * (4e-3 + 4e-3 |ref|) (P and the output are rounded to f16); <= 1 passes. Throws on WebGPU errors.
  */
-export async function checkSgmatAttention(ctx: GpuContext, kernels: KernelCache, N: number, D: number, heads: number, o: Required<AttentionSgmatOptions>): Promise<number> {
+export async function checkSgmatAttention(ctx: GpuContext, kernels: KernelCache, N: number, D: number, heads: number, o: AttentionSgmatShape): Promise<number> {
   const U = GPUBufferUsage;
   let seed = 4242;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;

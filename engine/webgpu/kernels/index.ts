@@ -1,7 +1,7 @@
 /** Compiled pipelines for one model shape, cached by the generated source's parameters. */
 import type { GpuContext } from '../device.js';
 import { attentionKernel, type AttentionKernel } from './attention.js';
-import { attentionSgmatKernel, type AttentionSgmatKernel, type AttentionSgmatOptions } from './attention-sgmat.js';
+import { attentionSgmatKernel, type AttentionSgmatKernel, type AttentionSgmatShape } from './attention-sgmat.js';
 import { embedKernel, im2colKernel, poolKernel } from './embed.js';
 import { gemmConfigKey, gemmKernel, type GemmConfig, type GemmEpilogue, type GemmKernel, type StorageType } from './gemm.js';
 import { sgmatKernel, type SgmatConfig, type SgmatKernel } from './gemm-sgmat.js';
@@ -110,7 +110,7 @@ export const ATTENTION_SGMAT_CONFIGS: readonly { W: number; CH: number }[] = [
 ];
 
 /** The first ATTENTION_SGMAT_CONFIGS entry (or `forced`) this device can run, or undefined. */
-export function chooseAttentionSgmat(N: number, D: number, heads: number, lim: SgmatLimits, forced?: { W: number; CH: number }): Required<AttentionSgmatOptions> | undefined {
+export function chooseAttentionSgmat(N: number, D: number, heads: number, lim: SgmatLimits, forced?: Omit<AttentionSgmatShape, 'SG'>): AttentionSgmatShape | undefined {
   for (const c of forced ? [forced] : ATTENTION_SGMAT_CONFIGS) {
     const k = attentionSgmatKernel(N, D, heads, { ...c, SG: lim.SG });
     if (k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0) return { ...c, SG: lim.SG };
@@ -166,9 +166,9 @@ export class KernelCache {
     });
   }
 
-  /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH and SG. */
-  attentionSgmat(N: number, D: number, heads: number, o: Required<AttentionSgmatOptions>): Promise<Compiled<AttentionSgmatKernel>> {
-    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}`, () => {
+  /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH, SG and the one-pass form. */
+  attentionSgmat(N: number, D: number, heads: number, o: AttentionSgmatShape): Promise<Compiled<AttentionSgmatKernel>> {
+    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}${o.onePass ? ' 1pass' : ''}`, () => {
       const kernel = attentionSgmatKernel(N, D, heads, o);
       return { kernel, code: kernel.code };
     });
