@@ -114,17 +114,23 @@ ${rep(HC, (c) => `      s = subgroupMatrixMultiplyAccumulate(q${c}, subgroupMatr
       subgroupMatrixStore<row_major>(&Ss, sg * 256u, s, 16u);
       workgroupBarrier();`;
 
-  const twoPassBody = `  // Pass 1: running max and sum of exp per query row (the lanes of a row share them after each block).
-  var m = ${NEG};
-  var l = 0.0;
-  for (var ch = 0u; ch < ${NCH}u; ch++) {
+  // Every 16-key block of every staged chunk: `staging` fills the chunk's buffers, `body` runs per block (k0, kb).
+  const overKeys = (staging: string, body: string) => `  for (var ch = 0u; ch < ${NCH}u; ch++) {
     workgroupBarrier();
-    ${stageKt}
+    ${staging}
     workgroupBarrier();
     for (var kb = 0u; kb < ${KB}u; kb++) {
       let k0 = ch * ${CH}u + kb * 16u;
       if (k0 >= N) { break; }
-${scores}
+${body}
+    }
+  }`;
+  const stageV = stage('Vs', KSTR, CH, `ch * ${CH}u`, `${2 * D4}u + h * ${HD4}u`);
+
+  const twoPassBody = `  // Pass 1: running max and sum of exp per query row (the lanes of a row share them after each block).
+  var m = ${NEG};
+  var l = 0.0;
+${overKeys(stageKt, `${scores}
       var mt = ${NEG};
       var x: array<f32, ${E}>;
       for (var j = 0u; j < ${E}u; j++) {
@@ -138,23 +144,14 @@ ${reduce('mt', (a, b) => `max(${a}, ${b})`)}
       for (var j = 0u; j < ${E}u; j++) { sum += exp(x[j] - mNew); }
       l = l * exp(m - mNew) + sum;
       m = mNew;
-      workgroupBarrier();
-    }
-  }
+      workgroupBarrier();`)}
 ${reduce('l', (a, b) => `${a} + ${b}`)}
   let inv = 1.0 / l;
 
   // Pass 2: O = P V with P final.
 ${rep(HC, (c) => `  var o${c} = ${S}();`)}
-  for (var ch = 0u; ch < ${NCH}u; ch++) {
-    workgroupBarrier();
-    ${stageKt}
-    ${stage('Vs', KSTR, CH, `ch * ${CH}u`, `${2 * D4}u + h * ${HD4}u`)}
-    workgroupBarrier();
-    for (var kb = 0u; kb < ${KB}u; kb++) {
-      let k0 = ch * ${CH}u + kb * 16u;
-      if (k0 >= N) { break; }
-${scores}
+${overKeys(`${stageKt}
+    ${stageV}`, `${scores}
       for (var j = 0u; j < ${E}u; j++) {
         var p = 0.0;
         if (k0 + col0 + j < N) { p = exp(Ss[sg * 256u + row * 16u + col0 + j] * ${scale} - m) * inv; }
@@ -162,24 +159,13 @@ ${scores}
       }
       workgroupBarrier();
       let p = subgroupMatrixLoad<${L}, row_major>(&Ps, sg * ${16 * PSTR}u, ${PSTR}u);
-${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}
-    }
-  }
+${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}`)}
 
 `;
   const onePassBody = `  // Scores of this subgroup's 16 queries against every key, block by block, into its full rows of Sf.
-  for (var ch = 0u; ch < ${NCH}u; ch++) {
-    workgroupBarrier();
-    ${stageKt}
-    workgroupBarrier();
-    for (var kb = 0u; kb < ${KB}u; kb++) {
-      let k0 = ch * ${CH}u + kb * 16u;
-      if (k0 >= N) { break; }
-      var s = ${S}();
+${overKeys(stageKt, `      var s = ${S}();
 ${rep(HC, (c) => `      s = subgroupMatrixMultiplyAccumulate(q${c}, subgroupMatrixLoad<${R}, row_major>(&Kt, ${c * 16 * KTSTR}u + kb * 16u, ${KTSTR}u), s);`)}
-      subgroupMatrixStore<row_major>(&Sf, sg * ${16 * NP}u + k0, s, ${NP}u);
-    }
-  }
+      subgroupMatrixStore<row_major>(&Sf, sg * ${16 * NP}u + k0, s, ${NP}u);`)}
   workgroupBarrier();
 
   // Softmax of each row by its LPR lanes (${NP / LPR} columns each): max, sum, then P = exp(scale (s - max)) / sum in f16.
@@ -201,17 +187,8 @@ ${reduce('l', (a, b) => `${a} + ${b}`)}
 
   // O = P V.
 ${rep(HC, (c) => `  var o${c} = ${S}();`)}
-  for (var ch = 0u; ch < ${NCH}u; ch++) {
-    workgroupBarrier();
-    ${stage('Vs', KSTR, CH, `ch * ${CH}u`, `${2 * D4}u + h * ${HD4}u`)}
-    workgroupBarrier();
-    for (var kb = 0u; kb < ${KB}u; kb++) {
-      let k0 = ch * ${CH}u + kb * 16u;
-      if (k0 >= N) { break; }
-      let p = subgroupMatrixLoad<${L}, row_major>(&Pf, sg * ${16 * PFSTR}u + k0, ${PFSTR}u);
-${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}
-    }
-  }
+${overKeys(stageV, `      let p = subgroupMatrixLoad<${L}, row_major>(&Pf, sg * ${16 * PFSTR}u + k0, ${PFSTR}u);
+${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}`)}
 
 `;
   const code = /* wgsl */ `enable f16;
