@@ -15,6 +15,7 @@ import type { FileResult } from '../workers/protocol.js';
 import { walkInputs } from '../util/inputs.js';
 import { takeShard, type Shard } from '../util/shard.js';
 import { runInOrder } from './in-order.js';
+import { catchInterrupts, type Interrupt, type Interrupts } from './interrupt.js';
 import { checkRunFits } from './limits.js';
 import { ProgressLine } from './progress.js';
 import { formatRecord, header, type OutputFormat } from './output.js';
@@ -58,7 +59,7 @@ export interface ClassifySummary {
   /** Inputs skipped because --resume found them in the output. */
   skipped: number;
   /** The signal that stopped the run early. */
-  interrupted?: 'SIGINT' | 'SIGTERM';
+  interrupted?: Interrupt;
   seconds: number;
 }
 
@@ -81,15 +82,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     sessionOptions: { precision: o.precision, threads: o.threads },
   }));
   if (choice) process.stderr.write(`vit: ${autoLine(choice)}\n`);
-  let interrupted: ClassifySummary['interrupted'];
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143); // a second signal: stop now
-    interrupted = sig;
-    bar?.stop();
-    process.stderr.write(`vit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
-  };
-  const onSigint = () => onSignal('SIGINT');
-  const onSigterm = () => onSignal('SIGTERM');
+  let interrupts: Interrupts | undefined;
   let sink: OutputSink | undefined;
   const write = (s: string) => sink!.write(s);
   let bar: ProgressLine | undefined;
@@ -108,8 +101,7 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
     const recorded = opened.recorded;
     const head = header(o.format);
     if (head && (!recorded || recorded.empty)) await write(head);
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
+    interrupts = catchInterrupts(() => bar?.stop());
     if (showProgress) {
       const b = (bar = new ProgressLine('classify'));
       countShard(o.paths, o.recursive, o.shard).then((n) => b.setTotal(n - skipped), () => undefined);
@@ -128,19 +120,18 @@ export async function runClassify(o: ClassifyOptions): Promise<ClassifySummary> 
       // Records to the terminal the bar is on are written with the bar cleared and drawn again below them.
       around: bar && !o.output ? (f) => bar!.around(f) : undefined,
       progress: (n) => bar?.update(n),
-      stopped: () => interrupted !== undefined,
+      stopped: () => interrupts?.signal !== undefined,
       skip: (input) => (recorded?.names.has(recordKey(o.format, input.display)) ? (skipped++, true) : false),
     });
     completed = true;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    interrupts?.release();
     await pool.close();
     // A write error surfaces here even when the run itself failed first (it says how many records were written).
     await sink?.close(completed);
   }
-  return { total, failed, skipped, interrupted, seconds: (performance.now() - started) / 1000 };
+  return { total, failed, skipped, interrupted: interrupts?.signal, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The progress bar's total: the shard's inputs (names only), counted beside the real walk. */

@@ -25,6 +25,7 @@ import { countInputs, walkInputs } from '../util/inputs.js';
 import { defaultPreprocessWorkers, startPool, type InferencePool } from '../workers/pool.js';
 import type { WorkerInput } from '../workers/protocol.js';
 import { runInOrder } from './in-order.js';
+import { catchInterrupts, type Interrupt, type Interrupts } from './interrupt.js';
 import { checkRunFits } from './limits.js';
 import { ProgressLine } from './progress.js';
 import { OutputError, OutputSink, writeFilesSafely } from './sink.js';
@@ -58,7 +59,7 @@ export interface EmbedOptions {
 export interface EmbedSummary {
   total: number;
   failed: number;
-  interrupted?: 'SIGINT' | 'SIGTERM';
+  interrupted?: Interrupt;
   seconds: number;
 }
 
@@ -174,16 +175,8 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
     throw e;
   }
 
-  let interrupted: EmbedSummary['interrupted'];
+  let interrupts: Interrupts | undefined;
   let bar: ProgressLine | undefined;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    if (interrupted) process.exit(sig === 'SIGINT' ? 130 : 143);
-    interrupted = sig;
-    bar?.stop();
-    process.stderr.write(`vit: interrupted (${sig}): finishing the batches in flight, then writing what was done (Ctrl-C again to quit now)\n`);
-  };
-  const onSigint = () => onSignal('SIGINT');
-  const onSigterm = () => onSignal('SIGTERM');
 
   let sink: OutputSink | undefined;
   const matrix = new Matrix(model.config.hiddenSize);
@@ -209,8 +202,7 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
       sink = (await OutputSink.open(o.output, { format: 'jsonl', rowsPerRecord: 1 })).sink;
       await sink.write(JSON.stringify({ provenance: prov }));
     }
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
+    interrupts = catchInterrupts(() => bar?.stop());
     if (showProgress) {
       const b = (bar = new ProgressLine('embed'));
       countInputs(o.paths, o.recursive).then((n) => b.setTotal(n), () => undefined);
@@ -223,13 +215,12 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
       emit: (input, r) => record(input.display, r),
       around: bar && format === 'jsonl' && !o.output ? (f) => bar!.around(f) : undefined,
       progress: (n) => bar?.update(n),
-      stopped: () => interrupted !== undefined,
+      stopped: () => interrupts?.signal !== undefined,
     });
     completed = true;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    interrupts?.release();
     await pool.close();
     await sink?.close(completed);
   }
@@ -244,7 +235,7 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedSummary> {
       { path: sidecarIndex(o.output!), data: [Buffer.from(lines, 'utf8')] },
     ]);
   }
-  return { total, failed, interrupted, seconds: (performance.now() - started) / 1000 };
+  return { total, failed, interrupted: interrupts?.signal, seconds: (performance.now() - started) / 1000 };
 }
 
 /** FILE.npy -> FILE.index.jsonl */
