@@ -309,6 +309,28 @@ describe('10. exit codes', () => {
     expect(lines.every((l) => l.top?.length === 5)).toBe(true);
   });
 
+  it('embed: SIGINT finishes the batches in flight, writes them (provenance first) and exits 130', async () => {
+    const many = mkdtempSync(join(tmpdir(), 'vit-sigint-embed-'));
+    for (let i = 0; i < 200; i++) copyFileSync(join(PHOTOS, 'HappyFish.jpg'), join(many, `img${String(i).padStart(3, '0')}.jpg`));
+    let sent = false;
+    const r = await vit(['embed', many, '--model', TINY, '--workers', '1', '--batch-size', '2'], {
+      onStdout: (all, kill) => {
+        if (!sent && all.split('\n').length > 2) {
+          kill('SIGINT');
+          sent = true;
+        }
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/interrupted \(SIGINT\)/);
+    const [prov, ...records] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { provenance?: unknown; file?: string; embedding?: number[] });
+    expect(prov!.provenance).toBeDefined();
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.length).toBeLessThan(200);
+    expect(records.map((x) => x.file)).toEqual(records.map((_, i) => `img${String(i).padStart(3, '0')}.jpg`));
+    expect(records.every((x) => x.embedding?.length === 96)).toBe(true); // hf-tiny: hidden size 96
+  });
+
   it('SIGTERM during bench exits 143', async () => {
     const child = spawn('node', [CLI, 'bench', '--model', TINY, '--iterations', '100000']);
     setTimeout(() => child.kill('SIGTERM'), 1500);
