@@ -144,22 +144,28 @@ program
     await runInspect(model, Boolean(o.json), console.log, hub);
   });
 
-program
+/** The options classify and embed share: the model, where and how it runs, and how inputs are walked. */
+function withRunOptions(c: Command): Command {
+  return c
+    .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
+    .addOption(autoBackendOption())
+    .addOption(precisionOption())
+    .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
+    .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
+    .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
+    .option('--gpus <all|N|list>', 'GPU backends: spread over these devices (all, a count, or ordinals like 0,2,3), one GPU worker each')
+    .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
+    .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
+    .option('--no-recursive', 'do not descend into subdirectories');
+}
+
+const classifyCommand = program
   .command('classify')
   .description('classify images (files and directories), one output record per input in input order')
-  .argument('<paths...>', 'image files and/or directories')
-  .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
-  .addOption(autoBackendOption())
-  .addOption(precisionOption())
-  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
-  .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
-  .option('--preprocess-workers <n>', 'GPU backends: decode in this many CPU-only workers feeding the GPU worker(s) (default: CPU count - 2; 0: GPU workers decode)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
-  .option('--gpus <all|N|list>', 'GPU backends: spread over these devices (all, a count, or ordinals like 0,2,3), one GPU worker each')
+  .argument('<paths...>', 'image files and/or directories');
+withRunOptions(classifyCommand)
   .addOption(threadsOption())
   .option('--top-k <n>', 'classes to print per image', count('--top-k'), 5)
-  .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
-  .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
-  .option('--no-recursive', 'do not descend into subdirectories')
   .addOption(new Option('--format <fmt>', 'output format').choices(['table', 'jsonl', 'csv']).default('table'))
   .option('--output <file>', 'write results here instead of stdout')
   .option('--resume', 'skip inputs already recorded in --output and append the rest (a torn last record is redone)')
@@ -204,22 +210,13 @@ function summarize(verb: string, s: { total: number; failed: number; seconds: nu
   process.exitCode = s.interrupted === 'SIGINT' ? EXIT.sigint : s.interrupted === 'SIGTERM' ? EXIT.sigterm : s.failed ? EXIT.someFailed : EXIT.ok;
 }
 
-program
+const embedCommand = program
   .command('embed')
   .description('feature vectors of images (files and directories): the class token or the mean of the patch tokens, one per input in input order')
-  .argument('<paths...>', 'image files and/or directories')
-  .option('--model <dir|hub-id|random:arch>', 'checkpoint directory, hub id (org/name[@revision]) or random:<arch>', 'google/vit-base-patch16-224')
+  .argument('<paths...>', 'image files and/or directories');
+withRunOptions(embedCommand)
   .addOption(new Option('--pool <kind>', 'cls: the final-norm class token; mean: the mean of the final-norm patch tokens').choices(['cls', 'mean']).default('cls'))
   .option('--normalize', 'scale each vector to unit L2 norm')
-  .addOption(autoBackendOption())
-  .addOption(precisionOption())
-  .option('--workers <n>', 'worker threads (default: CPU count for CPU backends, 1 for GPU backends)', count('--workers', WORKERS_CAP))
-  .option('--batch-size <n>', 'images per forward pass', count('--batch-size', BATCH_CAP), 8)
-  .option('--preprocess-workers <n>', 'GPU backends: decode-only CPU workers feeding the GPU worker(s)', (v: string) => (v === '0' ? 0 : count('--preprocess-workers', WORKERS_CAP)(v)))
-  .option('--gpus <all|N|list>', 'GPU backends: spread over these devices, one GPU worker each')
-  .option('--image-size <N|HxW>', "run at another resolution (position embedding resampled; default: the model's own)")
-  .addOption(new Option('--pos-embed <style>', "position-embedding resampling (default: the checkpoint format's own)").choices(['hf', 'timm']))
-  .option('--no-recursive', 'do not descend into subdirectories')
   .addOption(new Option('--format <fmt>', 'jsonl (default), or a float32 matrix: safetensors, npy (default: from the --output extension)').choices(['jsonl', 'safetensors', 'npy']))
   .option('--output <file>', 'write here instead of stdout (FILE.safetensors / FILE.npy: a matrix; npy adds FILE.index.jsonl)')
   .option('--no-progress', 'no progress bar (it is drawn only on a TTY anyway)')
