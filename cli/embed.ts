@@ -22,7 +22,7 @@ import { isRandomSpec } from '../loaders/random.js';
 import { l2normalize } from '../pipeline/index.js';
 import { provenance } from '../pipeline/provenance.js';
 import { countInputs, walkInputs } from '../util/inputs.js';
-import { defaultPreprocessWorkers, startPool, type InferencePool } from '../workers/pool.js';
+import { defaultPreprocessWorkers, isolateFailures, startPool, type InferencePool } from '../workers/pool.js';
 import type { WorkerInput } from '../workers/protocol.js';
 import { runInOrder } from './in-order.js';
 import { catchInterrupts, type Interrupt, type Interrupts } from './interrupt.js';
@@ -74,25 +74,9 @@ export type { Provenance } from '../pipeline/provenance.js';
 
 type Outcome = { row: Float32Array } | { error: string };
 
-/**
- * Feature rows of one batch; never rejects for a bad input. A batch whose worker dies is split in halves and
- * retried, down to single files, so only an input that kills a worker by itself (twice) fails.
- */
-async function outputs(pool: InferencePool, files: WorkerInput[]): Promise<Outcome[]> {
-  try {
-    return await pool.outputs(files);
-  } catch (e) {
-    if (files.length > 1) {
-      const mid = Math.ceil(files.length / 2);
-      const [a, b] = await Promise.all([outputs(pool, files.slice(0, mid)), outputs(pool, files.slice(mid))]);
-      return [...a, ...b];
-    }
-    try {
-      return await pool.outputs(files);
-    } catch (again) {
-      return [{ error: `worker failed twice on this file alone: ${again instanceof Error ? again.message : String(again)}` }];
-    }
-  }
+/** Feature rows of one batch; never rejects for a bad input (a worker's death is confined by isolateFailures). */
+function outputs(pool: InferencePool, files: WorkerInput[]): Promise<Outcome[]> {
+  return isolateFailures<WorkerInput, Outcome[]>(files, (part) => pool.outputs(part), (a, b) => [...a, ...b], (error) => [{ error }]);
 }
 
 /** A float32 matrix [rows, D] as rows are appended (doubling storage). */

@@ -63,6 +63,36 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 /**
+ * `run(items)` for a batch, with a worker's death confined to the inputs that cause it: when the run rejects, the
+ * halves are run apart (and so on down to single items), and a single item is tried once more before `failOne`
+ * reports it ("worker failed twice on this file alone: ..."). An abort of `signal` rejects with an AbortError.
+ */
+export async function isolateFailures<I, R>(
+  items: I[],
+  run: (items: I[]) => Promise<R>,
+  merge: (a: R, b: R) => R,
+  failOne: (why: string) => R,
+  signal?: AbortSignal,
+): Promise<R> {
+  try {
+    return await run(items);
+  } catch {
+    if (signal?.aborted) throw abortError(signal);
+    if (items.length > 1) {
+      const mid = Math.ceil(items.length / 2);
+      const [a, b] = await Promise.all([isolateFailures(items.slice(0, mid), run, merge, failOne, signal), isolateFailures(items.slice(mid), run, merge, failOne, signal)]);
+      return merge(a, b);
+    }
+    try {
+      return await run(items); // one item: once more, in case the death was not its doing
+    } catch (again) {
+      if (signal?.aborted) throw abortError(signal);
+      return failOne(`worker failed twice on this file alone: ${again instanceof Error ? again.message : String(again)}`);
+    }
+  }
+}
+
+/**
  * `work` unless `signal` aborts first: then an AbortError at once, and whatever `work` ends with is dropped (a
  * batch already in a worker finishes there; the pool stays usable).
  */
@@ -184,23 +214,13 @@ export class InferencePool {
    */
   async classify(files: WorkerInput[], topK: number, signal?: AbortSignal): Promise<ClassifyReply> {
     if (signal?.aborted) throw abortError(signal);
-    try {
-      return await abortable(this.classifyOnce(files, topK), signal);
-    } catch (e) {
-      if (signal?.aborted) throw abortError(signal);
-      if (files.length > 1) {
-        const mid = Math.ceil(files.length / 2);
-        const [a, b] = await Promise.all([this.classify(files.slice(0, mid), topK, signal), this.classify(files.slice(mid), topK, signal)]);
-        return { results: [...a.results, ...b.results], decodeMs: a.decodeMs + b.decodeMs, forwardMs: a.forwardMs + b.forwardMs };
-      }
-      try {
-        return await abortable(this.classifyOnce(files, topK), signal); // one file: once more, in case the death was not its doing
-      } catch (again) {
-        if (signal?.aborted) throw abortError(signal);
-        const why = again instanceof Error ? again.message : String(again);
-        return { results: [{ error: `worker failed twice on this file alone: ${why}` }], decodeMs: 0, forwardMs: 0 };
-      }
-    }
+    return isolateFailures(
+      files,
+      (part) => abortable(this.classifyOnce(part, topK), signal),
+      (a, b) => ({ results: [...a.results, ...b.results], decodeMs: a.decodeMs + b.decodeMs, forwardMs: a.forwardMs + b.forwardMs }),
+      (error) => ({ results: [{ error }], decodeMs: 0, forwardMs: 0 }),
+      signal,
+    );
   }
 
   private async classifyOnce(files: WorkerInput[], topK: number): Promise<ClassifyReply> {
