@@ -159,6 +159,18 @@ function withRunOptions(c: Command): Command {
     .option('--no-recursive', 'do not descend into subdirectories');
 }
 
+/** What withRunOptions' raw values become for runClassify / runEmbed. */
+async function runArgs(o: { backend?: string; precision?: string; imageSize?: string; progress?: boolean }) {
+  return {
+    backend: await resolveRequest(o.backend, o.precision as Precision | undefined),
+    precision: o.precision as Precision | undefined,
+    imageSize: await imageSizeOption(o.imageSize),
+    progress: o.progress === false ? false : undefined,
+    hub,
+    warn,
+  };
+}
+
 const classifyCommand = program
   .command('classify')
   .description('classify images (files and directories), one output record per input in input order')
@@ -182,13 +194,8 @@ withRunOptions(classifyCommand)
     const { runClassify } = await import('./classify.js');
     const s = await runClassify({
       ...o,
+      ...(await runArgs(o)),
       paths,
-      backend: await resolveRequest(o.backend, o.precision),
-      precision: o.precision as Precision | undefined,
-      imageSize: await imageSizeOption(o.imageSize),
-      progress: o.progress === false ? false : undefined,
-      hub,
-      warn,
     });
     summarize('classified', s, s.skipped ? `, ${s.skipped} skipped (already in ${o.output})` : '');
   });
@@ -226,14 +233,9 @@ withRunOptions(embedCommand)
     await checkInputs(paths);
     const s = await runEmbed({
       ...o,
+      ...(await runArgs(o)),
       paths,
       normalize: Boolean(o.normalize),
-      backend: await resolveRequest(o.backend, o.precision),
-      precision: o.precision as Precision | undefined,
-      imageSize: await imageSizeOption(o.imageSize),
-      progress: o.progress === false ? false : undefined,
-      hub,
-      warn,
     });
     summarize('embedded', s);
   });
