@@ -30,6 +30,7 @@ import { attention64, erf64, forward64, layerNorm64, linear64, type Act } from '
 import { randomArray } from '../util/random.js';
 import { featureModels, GEMM_CASES, layerNormCases } from './helpers/kernel-cases.js';
 import { FIXTURES, MODELS } from './helpers/paths.js';
+import { dispatch } from './helpers/webgpu-dispatch.js';
 
 async function probe(backend?: string): Promise<string | undefined> {
   try {
@@ -118,35 +119,6 @@ describe.skipIf(!!noGpu && !gpuRequired)('webgpu backend vs reference fixtures (
   }
 });
 
-/** Storage buffers in, one dispatch, the output read back. */
-async function dispatch(ctx: GpuContext, code: string, inputs: Float32Array[], outFloats: number, grid: number[], params?: number[], outInit?: Float32Array): Promise<Float32Array> {
-  const U = GPUBufferUsage;
-  const pipe = await ctx.pipeline(code, 'test');
-  const bufs = inputs.map((d) => ctx.upload(d, 'in', U.COPY_SRC));
-  const out = ctx.upload(outInit ?? new Float32Array(outFloats).fill(NaN), 'out', U.COPY_SRC);
-  const all = [...bufs, out];
-  if (params) {
-    const p = ctx.buffer(16, U.UNIFORM | U.COPY_DST, 'params');
-    ctx.device.queue.writeBuffer(p, 0, new Uint32Array([...params, 0, 0, 0, 0].slice(0, 4)));
-    all.push(p);
-  }
-  const bg = ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: all.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-  const staging = ctx.buffer(outFloats * 4, U.MAP_READ | U.COPY_DST, 'readback');
-  const enc = ctx.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bg);
-  pass.dispatchWorkgroups(grid[0]!, grid[1] ?? 1, grid[2] ?? 1);
-  pass.end();
-  enc.copyBufferToBuffer(out, 0, staging, 0, outFloats * 4);
-  ctx.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const got = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  for (const b of [...all, staging]) b.destroy();
-  return got;
-}
-
 /** float32 kernel output against float64: within atol + rtol * |ref|, nothing left unwritten. */
 function expectClose(got: Float32Array, ref: ArrayLike<number>, atol: number, rtol = 1e-5) {
   const cmp = compareArrays(got, ref, atol, rtol);
@@ -171,7 +143,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 referen
         const bias = randomArray(c.N, 5 + c.N, 0.5);
         const res = c.epi === 'bias-residual' ? randomArray(c.M * c.N, 7) : undefined;
         const act: Act = c.epi === 'bias-gelu' ? 'gelu' : c.epi === 'bias-gelu-tanh' ? 'gelu_tanh' : 'none';
-        const got = await dispatch(ctx, k.code, [a, transposePad(w, c.N, c.K), padTo4(bias)], c.M * c.N, k.grid(c.M), [c.M], res && new Float32Array(res));
+        const got = await dispatch(ctx, k.code, [a, transposePad(w, c.N, c.K), padTo4(bias)], { n: c.M * c.N, f16: false, init: res && new Float32Array(res) }, k.grid(c.M), [c.M]);
         expectClose(got, linear64(a, w, bias, c.M, c.K, c.N, act, res), 1e-5);
       }
     });
@@ -180,7 +152,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 referen
   it('LayerNorm, dense rows and class-token rows (strided)', async () => {
     for (const { x, g, b, selected: rows, ...c } of layerNormCases()) {
       const k = layerNormKernel(c.D, c.eps);
-      const got = await dispatch(ctx, k.code, [x, padTo4(g), padTo4(b)], c.rows * c.D, [c.rows, 1], [c.rows, (c.stride * c.D) / 4, c.D / 4, c.rows]);
+      const got = await dispatch(ctx, k.code, [x, padTo4(g), padTo4(b)], { n: c.rows * c.D, f16: false }, [c.rows, 1], [c.rows, (c.stride * c.D) / 4, c.D / 4, c.rows]);
       expectClose(got, layerNorm64(rows, g, b, c.rows, c.D, c.eps), 1e-5);
     }
   });
@@ -190,7 +162,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('shipped kernels vs the float64 referen
       // Spread 2 so the softmax is far from uniform.
       const qkv = randomArray(c.B * c.N * 3 * c.D, 17 + c.N, 2);
       const k = attentionKernel(c.N, c.D, c.H);
-      const got = await dispatch(ctx, k.code, [qkv], c.B * c.N * c.D, k.grid(c.B));
+      const got = await dispatch(ctx, k.code, [qkv], { n: c.B * c.N * c.D, f16: false }, k.grid(c.B));
       expectClose(got, attention64(qkv, c.B, c.N, c.D, c.H), 1e-5);
     }
   });
