@@ -61,9 +61,11 @@ export async function decodeImage(input: string | Buffer, label?: string, opts: 
   } catch (e) {
     err = e as Error;
   }
-  // libvips keeps one error buffer per process: a failure on another worker thread at the same moment can take
-  // the message ("Unknown error"). Once more, for the real message (or the image, if that failure was not its own).
-  if (/^\s*Unknown error\s*$/.test(err.message)) {
+  // libvips keeps one error buffer per process and sharp clears it after every operation, so a decode finishing
+  // on another worker thread at that moment takes the message ("Unknown error"). A few more tries, spaced out,
+  // for the real message (or the image, if that failure was not its own).
+  for (let i = 1; i <= 3 && /^\s*Unknown error\s*$/.test(err.message); i++) {
+    await new Promise((r) => setTimeout(r, 10 * i));
     try {
       return await decodeBytes(bytes, opts.target);
     } catch (again) {
