@@ -2,7 +2,7 @@
  * Where the time goes on the cuda backend: device milliseconds per stage of one batch (each stage timed alone),
  * the chosen cuBLASLt algorithms' times per GEMM shape with their TFLOP/s, and the whole graph's time.
  *
- *   node dist/bench/cuda-profile.js --model DIR|random:arch --precision bf16 --batch 256 [--image-size 224] [--out FILE.json]
+ *   node dist/bench/cuda-profile.js --model DIR|random:arch --precision bf16 --batch 256 [--image-size 224] [--attention KIND] [--out FILE.json]
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -10,14 +10,15 @@ import { withImageSize } from '../loaders/checkpoint.js';
 import { openModel } from '../loaders/index.js';
 import { createCudaSession } from '../engine/cuda/session.js';
 import type { Precision } from '../engine/session.js';
+import type { AttentionKind } from '../engine/cuda/kernels.js';
 
 const { values: a } = parseArgs({
-  options: { model: { type: 'string', default: 'random:vit-base-patch16-224' }, precision: { type: 'string', default: 'bf16' }, batch: { type: 'string', default: '256' }, 'image-size': { type: 'string', default: '224' }, out: { type: 'string' }, gelu: { type: 'string' } },
+  options: { model: { type: 'string', default: 'random:vit-base-patch16-224' }, precision: { type: 'string', default: 'bf16' }, batch: { type: 'string', default: '256' }, 'image-size': { type: 'string', default: '224' }, out: { type: 'string' }, gelu: { type: 'string' }, attention: { type: 'string' } },
 });
 const size = Number(a['image-size']);
 const model = withImageSize(await openModel(a.model!), [size, size]);
 const batch = Number(a.batch);
-const session = await createCudaSession(model, { precision: a.precision as Precision, gelu: a.gelu as 'erf' | 'tanh' | 'epilogue' | undefined });
+const session = await createCudaSession(model, { precision: a.precision as Precision, gelu: a.gelu as 'erf' | 'tanh' | 'epilogue' | undefined, attention: a.attention as AttentionKind | undefined });
 try {
   const c = model.config;
   const px = new Float32Array(batch * c.numChannels * size * size).map((_, i) => Math.sin(i) * 2);

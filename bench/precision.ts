@@ -6,11 +6,12 @@
  *   - top-1 agreement with our fp32 on every row whose fp32 softmax margin (p1 - p2) is > 0.05.
  * The bar: top-1 equal on every clear row, and our deviation no larger than PyTorch's.
  *
- *   node dist/bench/precision.js --model DIR --ref FILE --backend cuda --precisions fp32,tf32,bf16,fp16 [--out FILE.json]
+ *   node dist/bench/precision.js --model DIR --ref FILE --backend cuda --precisions fp32,tf32,bf16,fp16 [--attention KIND] [--out FILE.json]
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createSession, type BackendName, type Precision } from '../engine/session.js';
+import type { SessionOptions } from '../engine/types.js';
 import { openModel } from '../loaders/index.js';
 import { readSafetensors } from '../loaders/safetensors/read.js';
 
@@ -53,7 +54,7 @@ export function topMargins(logits: Float32Array, rows: number, k: number): { top
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
-    options: { model: { type: 'string' }, ref: { type: 'string' }, backend: { type: 'string', default: 'cuda' }, precisions: { type: 'string', default: 'fp32,tf32,bf16,fp16' }, out: { type: 'string' }, 'batch-size': { type: 'string', default: '64' } },
+    options: { model: { type: 'string' }, ref: { type: 'string' }, backend: { type: 'string', default: 'cuda' }, precisions: { type: 'string', default: 'fp32,tf32,bf16,fp16' }, out: { type: 'string' }, 'batch-size': { type: 'string', default: '64' }, attention: { type: 'string' } },
   });
   if (!a.model || !a.ref) throw new Error('usage: precision --model DIR --ref FILE [--backend cuda] [--precisions list] [--out FILE]');
   const { tensors } = await readSafetensors(a.ref);
@@ -66,7 +67,9 @@ async function main(): Promise<void> {
   const bs = Number(a['batch-size']);
   const ours: Record<string, Float32Array> = {};
   for (const p of a.precisions!.split(',') as Precision[]) {
-    const s = await createSession(model, a.backend as BackendName, { precision: p });
+    // --attention: the cuda attention kernel of tf32 (fp32, the baseline, keeps its float32-accurate default).
+    const extra = a.attention && p === 'tf32' ? { attention: a.attention } : {};
+    const s = await createSession(model, a.backend as BackendName, { precision: p, ...extra } as SessionOptions);
     try {
       const out = new Float32Array(n * k);
       for (let i = 0; i < n; i += bs) {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CudaError, statusName } from '../engine/cuda/errors.js';
 import { candidateDirs, libraryCandidates, SONAMES } from '../engine/cuda/libraries.js';
-import { kernelSource, KERNEL_NAMES } from '../engine/cuda/kernels.js';
+import { chooseAttention, kernelSource, KERNEL_NAMES, type ActType, type AttentionKind } from '../engine/cuda/kernels.js';
 import { createSession } from '../engine/session.js';
 import { randomModel } from '../loaders/random.js';
 import { syntheticModel } from '../dev/synthetic.js';
@@ -88,28 +88,48 @@ describe('cuda: kernel source', () => {
   it('exports every kernel the forward pass launches, for each activation type', () => {
     for (const act of ['f32', 'bf16', 'f16'] as const) {
       const src = kernelSource({ act, headDim: 64 });
-      for (const k of KERNEL_NAMES) expect(src, `${act}: ${k}`).toMatch(new RegExp(`extern "C" __global__ void (__launch_bounds__\\(\\w+\\) )?${k}\\(`));
+      for (const k of KERNEL_NAMES) expect(src, `${act}: ${k}`).toMatch(new RegExp(`extern "C" __global__ void (__launch_bounds__\\(\\w+(, \\w+)?\\) )?${k}\\(`));
     }
   });
 
   it('refuses head sizes the tensor-core attention cannot take', () => {
     expect(() => kernelSource({ act: 'bf16', headDim: 20 })).toThrow(/head dim 20/);
     expect(() => kernelSource({ act: 'f32', headDim: 20 })).not.toThrow();
+    expect(() => kernelSource({ act: 'f32', headDim: 20, attention: 'tf32x3' })).toThrow(/multiple of 8/);
+    expect(() => kernelSource({ act: 'bf16', headDim: 64, attention: 'simt' })).toThrow(/does not take bf16/);
   });
 
-  it.skipIf(!hasNvcc())('compiles with nvcc for sm_90 (bf16, fp16, fp32; head dims 24 and 64) with no spills', () => {
+  it('picks TF32 tensor-core attention for float32 where the GPU and head size allow, SIMT elsewhere', () => {
+    expect(chooseAttention('bf16', 64, 9)).toBe('mma16');
+    expect(chooseAttention('f32', 64, 9)).toBe('tf32x3');
+    expect(chooseAttention('f32', 64, 9, true)).toBe('tf32x3-qk');
+    expect(chooseAttention('f32', 64, 7)).toBe('simt');
+    expect(chooseAttention('f32', 20, 9)).toBe('simt');
+    expect(chooseAttention('f32', 128, 9)).toBe('simt');
+    expect(kernelSource({ act: 'f32', headDim: 64 })).toMatch(/#define SPLIT_S 1\n#define SPLIT_PV 1/);
+    expect(kernelSource({ act: 'f32', headDim: 64, attention: 'tf32x3-qk' })).toMatch(/#define SPLIT_S 1\n#define SPLIT_PV 0/);
+    expect(kernelSource({ act: 'f32', headDim: 64, attention: 'tf32' })).toMatch(/#define SPLIT_S 0\n#define SPLIT_PV 0/);
+    expect(kernelSource({ act: 'f32', headDim: 64, tf32: true })).toMatch(/cvt\.rna\.tf32\.f32 %0, %1;" : "=r"\(r\) : "f"\(f\)\); return __uint_as_float/);
+    expect(() => kernelSource({ act: 'bf16', headDim: 64, tf32: true })).toThrow(/TF32 rounding/);
+    expect(kernelSource({ act: 'f32', headDim: 20 })).not.toMatch(/mma\.sync/);
+  });
+
+  it.skipIf(!hasNvcc())('compiles with nvcc for sm_90 (every attention kind; head dims 24 and 64) with no spills', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vit-cuda-src-'));
-    for (const act of ['f32', 'bf16', 'f16'] as const) {
+    const cases: [ActType, AttentionKind | undefined, boolean][] = [
+      ['f32', 'simt', false], ['f32', 'tf32x3', false], ['f32', 'tf32x3-qk', true], ['f32', 'tf32', true], ['bf16', undefined, false], ['f16', undefined, false],
+    ];
+    for (const [act, attention, tf32] of cases) {
       for (const headDim of [24, 64]) {
-        const file = join(dir, `k-${act}-${headDim}.cu`);
-        writeFileSync(file, kernelSource({ act, headDim }));
+        const file = join(dir, `k-${act}-${attention}-${tf32}-${headDim}.cu`);
+        writeFileSync(file, kernelSource({ act, headDim, attention, tf32 }));
         const r = spawnSync('nvcc', ['-arch=sm_90', '-cubin', '-Xptxas', '-v', file, '-o', `${file}.cubin`], { encoding: 'utf8' });
-        expect(r.status, `${act} hd ${headDim}: ${r.stderr}`).toBe(0);
+        expect(r.status, `${act} ${attention} hd ${headDim}: ${r.stderr}`).toBe(0);
         expect(r.stderr).toMatch(/Compiling entry function 'attention'/);
-        expect(r.stderr, `${act} hd ${headDim} spills`).not.toMatch(/[1-9]\d* bytes spill stores/);
+        expect(r.stderr, `${act} ${attention} hd ${headDim} spills`).not.toMatch(/[1-9]\d* bytes spill stores/);
       }
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('cuda: where CUDA is missing', () => {

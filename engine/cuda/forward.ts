@@ -6,7 +6,9 @@
 import type { Linear, Tensor, ViTModel } from '../../model/weights.js';
 import { modelShapes, outputWidth, type ModelOutput } from '../../model/shapes.js';
 import type { CudaApi, DeviceInfo, Handle } from './driver.js';
-import { ATTN_MMA_QTILE, ATTN_SIMT_QTILE, kernelSource, LN_ROWS_PER_BLOCK, type ActType, type KernelName, KERNEL_NAMES } from './kernels.js';
+import { roundToTf32 } from './tf32.js';
+import type { HostPins } from './host-pins.js';
+import { attentionGeometry, chooseAttention, kernelSource, LN_ROWS_PER_BLOCK, type ActType, type AttentionKind, type KernelName, KERNEL_NAMES } from './kernels.js';
 import { ELEM_BYTES, GemmRunner, type Compute, type ElemType, type GemmShape, type PreparedGemm } from './gemm.js';
 import { CudaError } from './errors.js';
 
@@ -62,7 +64,7 @@ export interface DeviceWeights {
 /** The compiled kernels of one (activation type, head size). */
 export class Kernels {
   readonly fn: Record<KernelName, Handle>;
-  constructor(api: CudaApi, readonly module: Handle, readonly compileMs: number) {
+  constructor(api: CudaApi, readonly module: Handle, readonly compileMs: number, readonly attention: AttentionKind) {
     this.fn = Object.fromEntries(KERNEL_NAMES.map((n) => [n, api.func(module, n)])) as Record<KernelName, Handle>;
   }
 }
@@ -80,12 +82,17 @@ export interface DeviceState {
   gelu: 'erf' | 'tanh' | 'epilogue';
   /** What a run returns (logits, or 'cls' / 'mean' features). */
   output: ModelOutput;
+  /** Callers' pixel buffers page-locked for direct uploads. */
+  pins: HostPins;
 }
 
-export function compileKernels(api: CudaApi, device: DeviceInfo, act: ActType, headDim: number): Kernels {
-  const src = kernelSource({ act, headDim });
-  const { module, ms } = api.compile(src, `vit_${act}_hd${headDim}.cu`, device.computeCapability);
-  return new Kernels(api, module, ms);
+export function compileKernels(api: CudaApi, device: DeviceInfo, precision: CudaPrecision, headDim: number, attention?: AttentionKind): Kernels {
+  const act = actTypeOf(precision);
+  const tf32 = precision === 'tf32';
+  const kind = attention ?? chooseAttention(act, headDim, device.computeCapability[0], tf32);
+  const src = kernelSource({ act, headDim, attention: kind, tf32 });
+  const { module, ms } = api.compile(src, `vit_${precision}_hd${headDim}_${kind}.cu`, device.computeCapability);
+  return new Kernels(api, module, ms, kind);
 }
 
 
@@ -97,8 +104,12 @@ function gridFor(n: number, block = 256): [number, number] {
   return [Math.max(1, Math.min(Math.ceil(n / block), 65535 * 8)), 1];
 }
 
-/** Uploads the weights; GEMM weights go through a float32 staging buffer and a device-side conversion. */
-export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, convert: Handle): DeviceWeights {
+/**
+ * Uploads the weights; 16-bit GEMM weights go through a float32 staging buffer and a device-side conversion;
+ * tf32 GEMM weights are rounded to nearest TF32 on the host (the tensor cores would drop the low bits).
+ */
+export function uploadWeights(api: CudaApi, model: ViTModel, precision: CudaPrecision, convert: Handle): DeviceWeights {
+  const act = actTypeOf(precision);
   const all: number[] = [];
   let bytes = 0;
   const f32 = (t: Tensor, what: string): number => {
@@ -109,8 +120,8 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
     return p;
   };
   let staging = 0, stagingBytes = 0;
-  const inAct = (t: Tensor, what: string): number => {
-    if (act === 'f32') return f32(t, what);
+  const inAct = (t: Tensor, what: string, gemmWeight = false): number => {
+    if (act === 'f32') return f32(precision === 'tf32' && gemmWeight ? { ...t, data: roundToTf32(t.data) } : t, what);
     const d = t.data;
     if (d.byteLength > stagingBytes) {
       if (staging) api.free(staging);
@@ -126,8 +137,8 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
     return p;
   };
   /** GEMM weight in the activation type; bias in the GEMM's output type (activation, or float32 into the residual). */
-  const linear = (l: Linear, what: string, biasInAct: boolean): LinearBuffers => ({
-    w: inAct(l.weight, `${what} weight`),
+  const linear = (l: Linear, what: string, biasInAct: boolean, tf32Operand = true): LinearBuffers => ({
+    w: inAct(l.weight, `${what} weight`, tf32Operand),
     b: l.bias && (biasInAct ? inAct(l.bias, `${what} bias`) : f32(l.bias, `${what} bias`)),
   });
   const ln = (n: { weight: Tensor; bias: Tensor }, what: string): [number, number] => [f32(n.weight, `${what} weight`), f32(n.bias, `${what} bias`)];
@@ -143,7 +154,7 @@ export function uploadWeights(api: CudaApi, model: ViTModel, act: ActType, conve
       fc2: linear(b.fc2, `block ${i} fc2`, false),
     }));
     return {
-      patch: linear(w.patchEmbed, 'patch embedding', false),
+      patch: linear(w.patchEmbed, 'patch embedding', false, false),
       cls: f32(w.dist ? concat(w.cls, w.dist) : w.cls, 'prefix tokens'),
       pos: f32(w.pos, 'position embedding'),
       blocks,
@@ -284,11 +295,14 @@ export class Plan {
     const gemm = (p: PreparedGemm) => () => p.launch(st);
 
     op('patch embedding', k(fn.im2col, gridFor(B * g.np * g.Kp), 256, [P64(this.dIn), P64(patches), I32(B), I32(g.C), I32(g.H), I32(g.W), I32(g.P), I32(g.gh), I32(g.gw)]));
-    op('patch embedding', gemm(G(shape(g.D, B * g.np, g.Kp, 'f32', 'bias', false), W.patch.w, patches, patchOut, W.patch.b)));
+    // The patch GEMM stays float32 in tf32 (0.7% of the FLOPs; its rounding error would reach every token).
+    const patchShape = { ...shape(g.D, B * g.np, g.Kp, 'f32', 'bias', false), compute: 'f32' as Compute };
+    op('patch embedding', gemm(G(patchShape, W.patch.w, patches, patchOut, W.patch.b)));
     op('patch embedding', k(fn.embed, gridFor(T * g.D), 256, [P64(x), P64(patchOut), P64(W.cls), P64(W.pos), I32(B), I32(g.N), I32(g.D), I32(g.prefix)]));
     const scaleLog2 = (1 / Math.sqrt(g.hd)) * Math.LOG2E;
-    const attnGrid: [number, number] = act === 'f32' ? [Math.ceil(g.N / ATTN_SIMT_QTILE), B * g.heads] : [Math.ceil(g.N / ATTN_MMA_QTILE), B * g.heads];
-    const attnBlock = act === 'f32' ? ATTN_SIMT_QTILE : 128;
+    const ag = attentionGeometry(kernels.attention);
+    const attnGrid: [number, number] = [Math.ceil(g.N / ag.queries), B * g.heads];
+    const attnBlock = ag.block;
     for (const blk of W.blocks) {
       op('layernorm', k(fn.layer_norm, lnGrid(T), 32 * LN_ROWS_PER_BLOCK, [P64(x), P64(h), P64(blk.ln1[0]), P64(blk.ln1[1]), I32(T), I32(g.D), I64(g.D), F32(eps)]));
       op('qkv', gemm(G(shape(3 * g.D, T, g.D, act, 'bias', false), blk.qkv.w, h, qkv, blk.qkv.b)));
@@ -347,8 +361,7 @@ export class Plan {
   async run(pixels: Float32Array): Promise<Float32Array> {
     const { api } = this.s;
     const st = this.stream;
-    new Float32Array(this.hostIn.view, 0, pixels.length).set(pixels);
-    api.check('driver', api.cu.cuMemcpyHtoDAsync(this.dIn, this.hostIn.ptr, pixels.byteLength, st) as number, 'cuMemcpyHtoDAsync', 'uploading pixels');
+    this.upload(pixels);
     api.check('driver', api.cu.cuEventRecord(this.evStart, st) as number, 'cuEventRecord');
     api.check('driver', api.cu.cuGraphLaunch(this.graphExec, st) as number, 'cuGraphLaunch', `running a batch of ${this.batch}`);
     api.check('driver', api.cu.cuEventRecord(this.evEnd, st) as number, 'cuEventRecord');
@@ -363,6 +376,34 @@ export class Plan {
     }
     this.lastDeviceMs = api.elapsedMs(this.evStart, this.evEnd);
     return new Float32Array(this.hostOut.view.slice(0, outBytes));
+  }
+
+  /**
+   * Pixels to the device on the plan's stream: by DMA straight from the caller's buffer where HostPins has
+   * page-locked it (the first such upload read back and compared once), else through the pinned staging buffer.
+   */
+  private upload(pixels: Float32Array): void {
+    const { api, pins } = this.s;
+    const st = this.stream;
+    if (pins.pinned(pixels)) {
+      try {
+        api.check('driver', api.cu.cuMemcpyHtoDAsync(this.dIn, pixels, pixels.byteLength, st) as number, 'cuMemcpyHtoDAsync', 'uploading pixels');
+        if (pins.verified) return;
+        api.check('driver', api.cu.cuStreamSynchronize(st) as number, 'cuStreamSynchronize', 'checking a direct upload');
+        const back = new Float32Array(pixels.length);
+        api.download(back, this.dIn);
+        if (Buffer.compare(new Uint8Array(back.buffer), new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength)) === 0) {
+          pins.verified = true;
+          return;
+        }
+        pins.disable('a direct upload did not read back equal');
+      } catch (e) {
+        if (e instanceof CudaError) throw e;
+        pins.disable(`direct upload: ${(e as Error).message}`);
+      }
+    }
+    new Float32Array(this.hostIn.view, 0, pixels.length).set(pixels);
+    api.check('driver', api.cu.cuMemcpyHtoDAsync(this.dIn, this.hostIn.ptr, pixels.byteLength, st) as number, 'cuMemcpyHtoDAsync', 'uploading pixels');
   }
 
   /** Device time per stage (each stage run alone, synchronised), for "where the time goes" reports. */

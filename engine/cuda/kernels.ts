@@ -8,10 +8,34 @@
 
 export type ActType = 'f32' | 'bf16' | 'f16';
 
+/**
+ * Attention kernel: `mma16` (bf16/fp16 tensor cores), `tf32x3` (float32 activations on TF32 tensor cores with
+ * split operands, float32-accurate), `tf32x3-qk` (split for QKᵀ only), `tf32` (one TF32 product), `simt`
+ * (float32 CUDA cores).
+ */
+export type AttentionKind = 'mma16' | 'tf32x3' | 'tf32x3-qk' | 'tf32' | 'simt';
+
 export interface KernelConfig {
   act: ActType;
   /** Head dimension: a multiple of 8 for the tensor-core attention (padded to 16 inside), any otherwise. */
   headDim: number;
+  /** For float32 activations; default `chooseAttention`'s. */
+  attention?: AttentionKind;
+  /** Float32 activations that feed TF32 GEMMs: rounded to nearest TF32 where our kernels write them. */
+  tf32?: boolean;
+}
+
+/**
+ * The attention kernel for an activation type, head size, compute capability major (TF32 MMA needs 8+) and
+ * precision: fp32 keeps float32 accuracy (split TF32 throughout); tf32 splits QKᵀ only, whose errors the softmax
+ * exponentiates, and takes one TF32 product for PV (NOTES.md: ViT-B at batch 256, 5472 img/s of device time
+ * against 4875 split throughout and 5974 unsplit).
+ */
+export function chooseAttention(act: ActType, headDim: number, ccMajor: number, tf32 = false): AttentionKind {
+  if (act !== 'f32') return 'mma16';
+  // K and V tiles of 64 rows x (HD + 4) floats must fit 48 KiB of static shared memory.
+  if (ccMajor < 8 || headDim % 8 !== 0 || headDim > 88) return 'simt';
+  return tf32 ? 'tf32x3-qk' : 'tf32x3';
 }
 
 /** Key-tile and query-tile sizes of the attention kernels (also used for launch geometry). */
@@ -33,13 +57,15 @@ __device__ __forceinline__ u32 pack_bf16(float lo, float hi) { u32 r; asm("cvt.r
 __device__ __forceinline__ u32 pack_f16(float lo, float hi) { u32 r; asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
 `;
 
-function actDefs(act: ActType): string {
+function actDefs(act: ActType, tf32: boolean): string {
   if (act === 'f32') {
+    // tf32: every GEMM operand our kernels write is rounded to nearest TF32 here (the weights on upload), so the
+    // tensor cores, which drop the low 13 bits of a float32 operand, see values that are already TF32.
     return String.raw`
 #define ACT_F32 1
 typedef float act_t;
 __device__ __forceinline__ float ld_act(const act_t *p) { return *p; }
-__device__ __forceinline__ act_t to_act(float f) { return f; }
+__device__ __forceinline__ act_t to_act(float f) { ${tf32 ? 'u32 r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f)); return __uint_as_float(r);' : 'return f;'} }
 `;
   }
   const b = act === 'bf16';
@@ -50,7 +76,7 @@ __device__ __forceinline__ act_t to_act(float f) { return ${b ? 'f32_to_bf16' : 
 __device__ __forceinline__ u32 pack_act(float lo, float hi) { return ${b ? 'pack_bf16' : 'pack_f16'}(lo, hi); }
 // D(16x8, f32) += A(16x16) * B(16x8), operands as packed 16-bit pairs (PTX fragment layouts).
 __device__ __forceinline__ void mma16816(float *d, const u32 *a, const u32 *b) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${b ? 'bf16.bf16' : 'f16.f16'}.f32 "
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.${b ? 'bf16.bf16' : 'f16.f16'}.f32 "
     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -68,7 +94,11 @@ extern "C" __global__ void im2col(const float *__restrict__ px, act_t *__restric
     int p = (int)(row % (gh * gw)); int b = (int)(row / (gh * gw));
     int c = col / (P * P), r = col % (P * P), ky = r / P, kx = r % P;
     int y = (p / gw) * P + ky, x = (p % gw) * P + kx;
+#ifdef ACT_F32
+    out[i] = px[(((long long)b * C + c) * H + y) * W + x];  // float32 patch GEMM, in tf32 too
+#else
     out[i] = to_act(px[(((long long)b * C + c) * H + y) * W + x]);
+#endif
   }
 }
 
@@ -124,7 +154,8 @@ extern "C" __global__ void gelu_tanh(act_t *__restrict__ y, long long n) { gelu_
 
 const layerNorm = String.raw`
 // LayerNorm over D of rows of x (float32, row stride ld), one warp per row, two passes in float32.
-template <typename OutT>
+// ToAct: the output is a GEMM operand (act_t through to_act); else plain float32 (the final norm before the head).
+template <typename OutT, bool ToAct>
 __device__ __forceinline__ void layer_norm_row(const float *__restrict__ xr, OutT *__restrict__ yr, const float *__restrict__ g,
                                                const float *__restrict__ b, int D, float eps) {
   int lane = threadIdx.x & 31;
@@ -137,21 +168,21 @@ __device__ __forceinline__ void layer_norm_row(const float *__restrict__ xr, Out
   float rstd = rsqrtf(v / D + eps);
   for (int i = lane; i < D; i += 32) {
     float y = (xr[i] - mean) * rstd * g[i] + b[i];
-    if constexpr (sizeof(OutT) == 4) yr[i] = y; else yr[i] = to_act(y);
+    if constexpr (ToAct) yr[i] = to_act(y); else yr[i] = y;
   }
 }
 
 extern "C" __global__ void layer_norm(const float *__restrict__ x, act_t *__restrict__ y, const float *__restrict__ g,
                                       const float *__restrict__ b, int rows, int D, long long ldx, float eps) {
   int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row < rows) layer_norm_row<act_t>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
+  if (row < rows) layer_norm_row<act_t, true>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
 }
 
 // Final norm: float32 output (the head runs in float32).
 extern "C" __global__ void layer_norm_f32(const float *__restrict__ x, float *__restrict__ y, const float *__restrict__ g,
                                           const float *__restrict__ b, int rows, int D, long long ldx, float eps) {
   int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row < rows) layer_norm_row<float>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
+  if (row < rows) layer_norm_row<float, false>(x + row * ldx, y + (long long)row * D, g, b, D, eps);
 }
 `;
 
@@ -201,13 +232,14 @@ extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restr
       *(uint4 *)(Vs + r * KPAD + c) = vv;
     }
     __syncthreads();
-    // S = Q K^T for this warp's 16 rows x KT keys.
+    // S = Q K^T for this warp's 16 rows x KT keys; k-steps outermost so consecutive MMAs are independent.
     float s[KT / 8][4];
     #pragma unroll
-    for (int n = 0; n < KT / 8; n++) {
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    for (int n = 0; n < KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    #pragma unroll
+    for (int ks = 0; ks < HDP / 16; ks++) {
       #pragma unroll
-      for (int ks = 0; ks < HDP / 16; ks++) {
+      for (int n = 0; n < KT / 8; n++) {
         u32 bf[2];
         const u16 *kr = Ks + (n * 8 + g) * KPAD + ks * 16 + 2 * t;
         bf[0] = *(const u32 *)kr;
@@ -277,6 +309,160 @@ extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restr
 }
 `;
 
+/**
+ * Flash-style attention for float32 activations on tensor cores: `mma.sync.m16n8k8` in TF32 with float32 accumulate.
+ * A split product (3xTF32, CUTLASS's fast-fp32 path and PyTorch's float32 attention) takes each operand as
+ * x = big + small, both TF32, and a·b ≈ big·big + big·small + small·big: float32-accurate. SPLIT_S and SPLIT_PV
+ * choose it for QKᵀ and for PV; unsplit is one TF32 product. HD: a multiple of 8.
+ */
+const attentionTf32 = String.raw`
+// Same blocking as the 16-bit kernel: 4 warps x 16 query rows of one (image, head), K/V tiles of 64 keys in shared
+// memory, online softmax in float32 registers. The PV step reads P straight from the score accumulators: the
+// accumulator holds columns (2t, 2t+1) where the A fragment wants (t, t+4), so the PV k-step takes keys in the
+// order 0,2,4,6,1,3,5,7 (V rows 2t and 2t+1 for fragment rows t and t+4). Rows padded by 4 floats: conflict-free.
+// Loops put independent accumulators next to each other (no chain of dependent MMAs).
+#define QT 64
+#define KT 64
+#define KPAD (HD + 4)
+__device__ __forceinline__ u32 to_tf32(float f) { u32 r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f)); return r; }
+__device__ __forceinline__ void split_tf32(float f, u32 &big, u32 &small) {
+  big = to_tf32(f);
+  small = to_tf32(f - __uint_as_float(big));
+}
+__device__ __forceinline__ void mma1688(float *d, const u32 *a, const u32 *b) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+// MIN_BLOCKS per SM: a register budget ptxas meets with no spills (3 without the split PV, 2 with it).
+extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const float *__restrict__ qkv, float *__restrict__ out, int N, int D, int heads, float scale_log2) {
+  __shared__ __align__(16) float Ks[KT * KPAD];
+  __shared__ __align__(16) float Vs[KT * KPAD];
+  int bh = blockIdx.y, b = bh / heads, h = bh % heads;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  long long ld = 3LL * D;
+  const float *base = qkv + (long long)b * N * ld + h * HD;
+  int q0 = blockIdx.x * QT + warp * 16;
+  // Q fragments (rows g, g+8; columns t, t+4 of each 8-wide k-step), split once.
+  u32 qb[HD / 8][4], qs[HD / 8][4];
+  #pragma unroll
+  for (int ks = 0; ks < HD / 8; ks++) {
+    int r0 = q0 + g, r1 = q0 + g + 8, c = ks * 8 + t;
+    split_tf32(r0 < N ? base[r0 * ld + c] : 0.f, qb[ks][0], qs[ks][0]);
+    split_tf32(r1 < N ? base[r1 * ld + c] : 0.f, qb[ks][1], qs[ks][1]);
+    split_tf32(r0 < N ? base[r0 * ld + c + 4] : 0.f, qb[ks][2], qs[ks][2]);
+    split_tf32(r1 < N ? base[r1 * ld + c + 4] : 0.f, qb[ks][3], qs[ks][3]);
+  }
+  float o[HD / 8][4];
+  #pragma unroll
+  for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
+  for (int k0 = 0; k0 < N; k0 += KT) {
+    __syncthreads();
+    // Stage K and V rows [k0, k0 + KT) in 16-byte pieces; rows past N are zero.
+    for (int i = threadIdx.x; i < KT * (HD / 4); i += blockDim.x) {
+      int r = i / (HD / 4), c = (i % (HD / 4)) * 4;
+      float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+      if (k0 + r < N) {
+        kv = *(const float4 *)(base + (long long)(k0 + r) * ld + D + c);
+        vv = *(const float4 *)(base + (long long)(k0 + r) * ld + 2 * D + c);
+      }
+      *(float4 *)(Ks + r * KPAD + c) = kv;
+      *(float4 *)(Vs + r * KPAD + c) = vv;
+    }
+    __syncthreads();
+    // S = Q K^T for this warp's 16 rows x KT keys (B fragment: key n*8+g, dims t and t+4 of the k-step).
+    float s[KT / 8][4];
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    #pragma unroll
+    for (int ks = 0; ks < HD / 8; ks++) {
+      u32 kb[KT / 8][2], ksm[KT / 8][2];
+      #pragma unroll
+      for (int n = 0; n < KT / 8; n++) {
+        const float *kr = Ks + (n * 8 + g) * KPAD + ks * 8 + t;
+        split_tf32(kr[0], kb[n][0], ksm[n][0]);
+        split_tf32(kr[4], kb[n][1], ksm[n][1]);
+      }
+#if SPLIT_S
+      #pragma unroll
+      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qs[ks], kb[n]);
+      #pragma unroll
+      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qb[ks], ksm[n]);
+#endif
+      #pragma unroll
+      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qb[ks], kb[n]);
+    }
+    // Online softmax (base 2): rows g (s[.][0..1]) and g+8 (s[.][2..3]); a row's values sit in one quad of lanes.
+    float mx0 = -1e30f, mx1 = -1e30f;
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) {
+      int key = k0 + n * 8 + 2 * t;
+      #pragma unroll
+      for (int j = 0; j < 2; j++) {
+        bool live = key + j < N;
+        s[n][j] = live ? s[n][j] * scale_log2 : -1e30f;
+        s[n][2 + j] = live ? s[n][2 + j] * scale_log2 : -1e30f;
+        mx0 = fmaxf(mx0, s[n][j]);
+        mx1 = fmaxf(mx1, s[n][2 + j]);
+      }
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    float nm0 = fmaxf(m0, mx0), nm1 = fmaxf(m1, mx1);
+    float a0 = exp2f(m0 - nm0), a1 = exp2f(m1 - nm1);
+    m0 = nm0; m1 = nm1;
+    float rs0 = 0.f, rs1 = 0.f;
+    #pragma unroll
+    for (int n = 0; n < KT / 8; n++) {
+      s[n][0] = exp2f(s[n][0] - m0); s[n][1] = exp2f(s[n][1] - m0);
+      s[n][2] = exp2f(s[n][2] - m1); s[n][3] = exp2f(s[n][3] - m1);
+      rs0 += s[n][0] + s[n][1]; rs1 += s[n][2] + s[n][3];
+    }
+    l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
+    #pragma unroll
+    for (int i = 0; i < HD / 8; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+    // O += P V, one 8-key k-step per score tile: A = (row g: keys 2t, 2t+1; row g+8: the same) in fragment order
+    // (a0 row g col t, a1 row g+8 col t, a2 row g col t+4, a3 row g+8 col t+4).
+    #pragma unroll
+    for (int kk = 0; kk < KT / 8; kk++) {
+      u32 pb[4], ps[4];
+      split_tf32(s[kk][0], pb[0], ps[0]);
+      split_tf32(s[kk][2], pb[1], ps[1]);
+      split_tf32(s[kk][1], pb[2], ps[2]);
+      split_tf32(s[kk][3], pb[3], ps[3]);
+      const float *vr = Vs + (kk * 8 + 2 * t) * KPAD + g;
+      u32 vb[HD / 8][2], vsm[HD / 8][2];
+      #pragma unroll
+      for (int n = 0; n < HD / 8; n++) {
+        split_tf32(vr[n * 8], vb[n][0], vsm[n][0]);
+        split_tf32(vr[KPAD + n * 8], vb[n][1], vsm[n][1]);
+      }
+#if SPLIT_PV
+      #pragma unroll
+      for (int n = 0; n < HD / 8; n++) mma1688(o[n], ps, vb[n]);
+      #pragma unroll
+      for (int n = 0; n < HD / 8; n++) mma1688(o[n], pb, vsm[n]);
+#endif
+      #pragma unroll
+      for (int n = 0; n < HD / 8; n++) mma1688(o[n], pb, vb[n]);
+    }
+  }
+  // Row sums live spread over the quad: reduce, normalise, store rows g and g+8.
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  float i0 = 1.f / l0, i1 = 1.f / l1;
+  int r0 = q0 + g, r1 = q0 + g + 8;
+  float *ob = out + (long long)b * N * D + h * HD;
+  #pragma unroll
+  for (int n = 0; n < HD / 8; n++) {
+    int c = n * 8 + 2 * t;
+    if (r0 < N) *(float2 *)(ob + (long long)r0 * D + c) = make_float2(to_act(o[n][0] * i0), to_act(o[n][1] * i0));
+    if (r1 < N) *(float2 *)(ob + (long long)r1 * D + c) = make_float2(to_act(o[n][2] * i1), to_act(o[n][3] * i1));
+  }
+}
+`;
+
 /** Flash-style attention in float32 on the SIMT cores (fp32 and tf32 precisions). */
 const attentionSimt = String.raw`
 // One thread per query row (QT rows of one (image, head) per block); K/V tiles of KT rows in shared memory;
@@ -330,16 +516,29 @@ extern "C" __global__ void __launch_bounds__(QT) attention(const float *__restri
     float inv = 1.f / l;
     float *orow = out + ((long long)b * N + q) * D + h * HD;
     #pragma unroll
-    for (int d = 0; d < HD; d++) orow[d] = o[d] * inv;
+    for (int d = 0; d < HD; d++) orow[d] = to_act(o[d] * inv);
   }
 }
 `;
 
-/** The whole program for one activation type and head size. */
+/** The whole program for one activation type, head size and attention kernel. */
 export function kernelSource(cfg: KernelConfig): string {
+  const kind = cfg.attention ?? chooseAttention(cfg.act, cfg.headDim, 8, cfg.tf32);
   const mma = cfg.act !== 'f32';
   if ((mma && cfg.headDim % 8 !== 0) || cfg.headDim > 256 || cfg.headDim < 1) throw new Error(`engine/cuda: head dim ${cfg.headDim} is not supported`);
-  return [`#define HD ${cfg.headDim}`, common, actDefs(cfg.act), elementwise, layerNorm, mma ? attentionMma : attentionSimt].join('\n');
+  if (mma !== (kind === 'mma16')) throw new Error(`engine/cuda: attention ${kind} does not take ${cfg.act} activations`);
+  if (cfg.tf32 && cfg.act !== 'f32') throw new Error(`engine/cuda: TF32 rounding needs float32 activations, not ${cfg.act}`);
+  const tf32Kernel = kind === 'tf32' || kind === 'tf32x3' || kind === 'tf32x3-qk';
+  if (tf32Kernel && (cfg.headDim % 8 !== 0 || cfg.headDim > 88)) throw new Error(`engine/cuda: TF32 attention needs a head dim that is a multiple of 8, at most 88 (got ${cfg.headDim})`);
+  const attention = !tf32Kernel
+    ? kind === 'mma16' ? attentionMma : attentionSimt
+    : `#define SPLIT_S ${kind === 'tf32' ? 0 : 1}\n#define SPLIT_PV ${kind === 'tf32x3' ? 1 : 0}\n#define MIN_BLOCKS ${kind === 'tf32x3' ? 2 : 3}\n${attentionTf32}`;
+  return [`#define HD ${cfg.headDim}`, common, actDefs(cfg.act, cfg.tf32 ?? false), elementwise, layerNorm, attention].join('\n');
+}
+
+/** Threads per block and query rows per block of an attention kernel. */
+export function attentionGeometry(kind: AttentionKind): { block: number; queries: number } {
+  return kind === 'simt' ? { block: ATTN_SIMT_QTILE, queries: ATTN_SIMT_QTILE } : { block: 128, queries: ATTN_MMA_QTILE };
 }
 
 /** Names of the kernels every program exports. */

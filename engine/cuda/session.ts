@@ -8,6 +8,8 @@ import { defaultPrecision, type InferenceSession, type SessionOptions } from '..
 import { CudaApi } from './driver.js';
 import { CudaError } from './errors.js';
 import { PlanPool } from '../plan-pool.js';
+import { HostPins } from './host-pins.js';
+import type { AttentionKind } from './kernels.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
 
 /** Largest batch one plan holds; bigger runs are split. */
@@ -17,6 +19,8 @@ export const PLANS_IN_FLIGHT = 2;
 export interface CudaSessionOptions extends SessionOptions {
   /** GELU: exact erf kernel (default), tanh kernel, or cuBLASLt's fused GELU epilogue (tanh form). */
   gelu?: 'erf' | 'tanh' | 'epilogue';
+  /** Attention kernel for fp32/tf32 (default: TF32 tensor cores with split operands where the GPU has them). */
+  attention?: AttentionKind;
 }
 
 export class CudaSession implements InferenceSession {
@@ -43,7 +47,7 @@ export class CudaSession implements InferenceSession {
   describe(): string {
     const d = this.state.device;
     const r = this.state.api.report;
-    return `cuda ${this.state.precision} on GPU ${d.ordinal}: ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version})`;
+    return `cuda ${this.state.precision} on GPU ${d.ordinal}: ${d.name} (sm_${d.computeCapability.join('')}, driver ${r.driver.version}, NVRTC ${r.nvrtc.version.join('.')}, cuBLASLt ${r.cublasLt.version}; attention ${this.state.kernels.attention})`;
   }
 
   acquire(batch: number): Promise<Plan> {
@@ -123,6 +127,7 @@ export class CudaSession implements InferenceSession {
       return;
     }
     this.makeCurrent();
+    this.state.pins.dispose();
     for (const p of this.plans.splice(0)) p.destroy();
     this.pools.clear();
     for (const p of this.state.weights.all) api.free(p);
@@ -148,10 +153,11 @@ export async function createCudaSession(model: ViTModel, opts: CudaSessionOption
   }
   const ctx = api.retainContext(ordinal);
   try {
-    const kernels = compileKernels(api, device, act, hd);
-    const weights = uploadWeights(api, model, act, kernels.fn.convert_f32);
+    if (opts.attention && (opts.attention === 'mma16') !== (act !== 'f32')) throw new Error(`engine/cuda: attention ${opts.attention} does not run in ${precision}`);
+    const kernels = compileKernels(api, device, precision, hd, opts.attention);
+    const weights = uploadWeights(api, model, precision, kernels.fn.convert_f32);
     const gelu = opts.gelu ?? (c.hiddenAct === 'gelu_tanh' ? 'tanh' : 'erf');
-    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu, output: opts.output ?? 'logits' });
+    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu, output: opts.output ?? 'logits', pins: new HostPins(api) });
   } catch (e) {
     api.cu.cuDevicePrimaryCtxRelease(ordinal);
     throw e;
