@@ -63,6 +63,8 @@ const DRIVER = {
   cuMemFree: 'int cuMemFree_v2(uint64_t dptr)',
   cuMemHostAlloc: 'int cuMemHostAlloc(_Out_ void **p, size_t bytes, unsigned int flags)',
   cuMemFreeHost: 'int cuMemFreeHost(void *p)',
+  cuMemHostRegister: 'int cuMemHostRegister_v2(void *p, size_t bytes, unsigned int flags)',
+  cuMemHostUnregister: 'int cuMemHostUnregister(void *p)',
   cuMemcpyHtoD: 'int cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t bytes)',
   cuMemcpyDtoH: 'int cuMemcpyDtoH_v2(_Out_ void *dst, uint64_t src, size_t bytes)',
   cuMemcpyHtoDAsync: 'int cuMemcpyHtoDAsync_v2(uint64_t dst, void *src, size_t bytes, void *stream)',
