@@ -250,6 +250,7 @@ async function gemmSection(): Promise<GemmRow[]> {
 
 interface ModelRow {
   variant: string;
+  imageSize: number;
   batch: number;
   describe?: string;
   deviceMs?: number;
@@ -257,57 +258,65 @@ interface ModelRow {
   error?: string;
 }
 
+/** Device ms (median of 5 after 3 warm-up runs) of one batch through a session. */
+async function timeBatches(s: Awaited<ReturnType<typeof createWebGPUSession>>, x: Float32Array, batch: number): Promise<number | undefined> {
+  for (let w = 0; w < 3; w++) await s.run(x, batch); // compile, first-run checks, clocks up
+  const ms: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await s.run(x, batch);
+    const d = s.lastDeviceMs?.();
+    if (d !== undefined) ms.push(d);
+  }
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)];
+}
+
+/** ViT-B/16 end to end per variant: 224 at batches 64 and 256; the attention variants at 384 (batch 64) too. */
 async function modelSection(): Promise<ModelRow[]> {
-  const model = await openModel('random:vit-base-patch16-224');
   const ctx = await createGpuContext({ f16: true });
   const lim = sgmatLimits(ctx, ctx.subgroupSize ?? 32);
-  const variants: [string, WebGPUSessionOptions][] = [
-    ['fp32', {}],
-    ['fp16 auto', { precision: 'fp16' }],
-    ['fp16 simt', { precision: 'fp16', f16Path: 'simt' }],
-    ['fp16 simt-attention', { precision: 'fp16', f16Attention: 'simt' }],
+  const variants: [string, WebGPUSessionOptions, number[]][] = [
+    ['fp32', {}, [224]],
+    ['fp16 auto', { precision: 'fp16' }, [224, 384]],
+    ['fp16 simt', { precision: 'fp16', f16Path: 'simt' }, [224]],
+    ['fp16 simt-attention', { precision: 'fp16', f16Attention: 'simt' }, [224, 384]],
   ];
   if (ctx.hasF16Matrix) {
-    for (const t of ['128x128x32', '64x128x32']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }]);
-    for (const [W, CH] of [[4, 64], [2, 64], [4, 32], [2, 32], [1, 64], [1, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }]);
-    for (const CH of [64, 32]) variants.push([`fp16 attention one-pass w1 ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: 1, CH, onePass: true } }]);
+    for (const t of ['128x128x32', '64x128x32']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }, [224]]);
+    for (const [W, CH] of [[4, 64], [2, 64], [4, 32], [2, 32], [1, 64], [1, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }, [224, 384]]);
+    for (const CH of [64, 32]) variants.push([`fp16 attention one-pass w1 ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: 1, CH, onePass: true } }, [224]]);
   }
   ctx.destroy();
   const rows: ModelRow[] = [];
   const px = new Float32Array(256 * 3 * 224 * 224).map((_, i) => Math.sin(i * 0.37) * 2);
-  for (const [variant, o] of variants) {
-    let s;
-    try {
-      s = await createWebGPUSession(model, o);
-    } catch (e) {
-      rows.push({ variant, batch: 0, error: (e as Error).message.split('\n')[0] });
-      log(`model ${variant}: ERROR ${rows.at(-1)!.error}`);
-      continue;
-    }
-    try {
-      for (const batch of [64, 256]) {
-        const row: ModelRow = { variant, batch, describe: s.describe?.() };
-        try {
-          const x = px.subarray(0, batch * 3 * 224 * 224);
-          for (let w = 0; w < 3; w++) await s.run(x, batch); // compile, first-run checks, clocks up
-          const ms: number[] = [];
-          for (let i = 0; i < 5; i++) {
-            await s.run(x, batch);
-            const d = s.lastDeviceMs?.();
-            if (d !== undefined) ms.push(d);
-          }
-          ms.sort((a, b) => a - b);
-          row.deviceMs = ms[Math.floor(ms.length / 2)];
-          if (row.deviceMs) row.imgPerSec = (batch * 1000) / row.deviceMs;
-        } catch (e) {
-          row.error = (e as Error).message.split('\n')[0];
-        }
-        rows.push(row);
-        save(rows);
-        log(`model ${variant.padEnd(22)} b${batch}: ${row.error ? `ERROR ${row.error}` : `${row.deviceMs?.toFixed(2)} ms device, ${row.imgPerSec?.toFixed(0)} img/s (${row.describe})`}`);
+  for (const imageSize of [224, 384]) {
+    const model = await openModel('random:vit-base-patch16-224', { imageSize: [imageSize, imageSize] });
+    for (const [variant, o, sizes] of variants) {
+      if (!sizes.includes(imageSize)) continue;
+      let s;
+      try {
+        s = await createWebGPUSession(model, o);
+      } catch (e) {
+        rows.push({ variant, imageSize, batch: 0, error: (e as Error).message.split('\n')[0] });
+        log(`model ${variant} ${imageSize}: ERROR ${rows.at(-1)!.error}`);
+        continue;
       }
-    } finally {
-      await s.dispose();
+      try {
+        for (const batch of imageSize === 224 ? [64, 256] : [64]) {
+          const row: ModelRow = { variant, imageSize, batch, describe: s.describe?.() };
+          try {
+            row.deviceMs = await timeBatches(s, px.subarray(0, batch * 3 * imageSize * imageSize), batch);
+            if (row.deviceMs) row.imgPerSec = (batch * 1000) / row.deviceMs;
+          } catch (e) {
+            row.error = (e as Error).message.split('\n')[0];
+          }
+          rows.push(row);
+          save(rows);
+          log(`model ${variant.padEnd(22)} ${imageSize} b${batch}: ${row.error ? `ERROR ${row.error}` : `${row.deviceMs?.toFixed(2)} ms device, ${row.imgPerSec?.toFixed(0)} img/s (${row.describe})`}`);
+        }
+      } finally {
+        await s.dispose();
+      }
     }
   }
   return rows;

@@ -31,7 +31,7 @@ step() { # name, limit (s), command...
 {
   on adapter && step adapter 60 $C adapter --out "$O/adapter.json"
   on gemm && step gemm 200 $C gemm --out "$O/gemm.json"
-  on model && step model 150 $C model --out "$O/model.json"
+  on model && step model ${MODEL_LIMIT:-150} $C model --out "$O/model.json"
   on profile && step profile 150 $C profile --out "$O/profile.json"
   on attention && step attention 120 $C attention --out "$O/attention.json"
   on compare && { echo "== compare --precision fp16 (f16 bar: atol = rtol = 5e-3)"
