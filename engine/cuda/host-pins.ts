@@ -3,55 +3,76 @@
  * plan's pinned staging buffer: at batch 256 that copy is 154 MB of host memcpy per batch, the wall-time limit
  * of the 16-bit paths on a slow host). Only SharedArrayBuffers (they cannot be detached or moved) of at least
  * MIN_BYTES, and only the second time one is seen (the pool and `vit bench` reuse theirs; a one-off buffer is not
- * worth page-locking). At most MAX_PINNED at once, least recently used first out. The first DMA from a registered
- * buffer is read back and compared before it is trusted; any failure turns pinning off for the session.
+ * worth page-locking). Buffers are known by the address of their memory: a worker gets a new SharedArrayBuffer
+ * object for the same memory with every message. At most MAX_PINNED at once, least recently used first out; a
+ * pinned buffer is held (so its memory outlives its registration). The first DMA from a registered buffer is
+ * read back and compared before it is trusted; any failure turns pinning off for the session.
  */
-import type { CudaApi } from './driver.js';
 
 const MIN_BYTES = 1 << 20;
 const MAX_PINNED = 8;
+const MAX_SEEN = 64;
 const CU_MEMHOSTREGISTER_PORTABLE = 1;
 
+/** The driver calls this needs (a CudaApi's `cu`), and the address of a view's memory (koffi.address). */
+export interface PinDriver {
+  cuMemHostRegister(p: Uint8Array, bytes: number, flags: number): unknown;
+  cuMemHostUnregister(p: Uint8Array): unknown;
+  cuCtxSynchronize(): unknown;
+}
+
 export class HostPins {
-  /** Buffers seen once (not kept alive by this set). */
-  private readonly seen = new WeakSet<SharedArrayBuffer>();
-  /** Registered buffers, least recently used first. */
-  private readonly pinnedBufs = new Map<SharedArrayBuffer, Uint8Array>();
+  /** Buffers seen once, by key (address:bytes), oldest first. */
+  private readonly seen = new Set<string>();
+  /** Registered buffers by key, least recently used first; the view keeps the memory alive. */
+  private readonly pinnedBufs = new Map<string, Uint8Array>();
   /** Why pinning is off, once it is. */
   disabled: string | undefined;
   /** Whether a DMA from a registered buffer has been checked. */
   verified = false;
 
-  constructor(private readonly api: CudaApi) {}
+  constructor(
+    private readonly cu: PinDriver,
+    private readonly address: (view: ArrayBufferView) => bigint,
+  ) {}
 
   /** Whether `view`'s memory is page-locked now (registering its buffer if it was seen before). */
   pinned(view: ArrayBufferView): boolean {
     const buf = view.buffer;
     if (this.disabled || !(buf instanceof SharedArrayBuffer) || buf.byteLength < MIN_BYTES) return false;
-    const hit = this.pinnedBufs.get(buf);
-    if (hit) {
-      this.pinnedBufs.delete(buf);
-      this.pinnedBufs.set(buf, hit);
-      return true;
-    }
-    if (!this.seen.has(buf)) {
-      this.seen.add(buf);
+    const bytes = new Uint8Array(buf);
+    let key: string;
+    try {
+      key = `${this.address(bytes)}:${buf.byteLength}`;
+    } catch (err) {
+      this.disabled = `no address for a shared buffer: ${(err as Error).message}`;
       return false;
     }
+    const hit = this.pinnedBufs.get(key);
+    if (hit) {
+      this.pinnedBufs.delete(key);
+      this.pinnedBufs.set(key, hit);
+      return true;
+    }
+    if (!this.seen.has(key)) {
+      this.seen.add(key);
+      if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!);
+      return false;
+    }
+    this.seen.delete(key);
     this.evict(MAX_PINNED - 1);
-    const bytes = new Uint8Array(buf);
-    let r: number;
+    let r: unknown;
     try {
-      r = this.api.cu.cuMemHostRegister(bytes, buf.byteLength, CU_MEMHOSTREGISTER_PORTABLE) as number;
+      r = this.cu.cuMemHostRegister(bytes, buf.byteLength, CU_MEMHOSTREGISTER_PORTABLE);
     } catch (err) {
       this.disabled = `cuMemHostRegister: ${(err as Error).message}`;
       return false;
     }
     if (r !== 0) {
-      this.disabled = `cuMemHostRegister returned ${r}`;
+      this.disabled = `cuMemHostRegister returned ${String(r)}`;
       return false;
     }
-    this.pinnedBufs.set(buf, bytes);
+    this.pinnedBufs.set(key, bytes);
     return true;
   }
 
@@ -64,11 +85,11 @@ export class HostPins {
   /** Unregisters the least recently used buffers until at most `keep` stay (once the device is idle). */
   private evict(keep: number): void {
     if (this.pinnedBufs.size <= keep) return;
-    this.api.cu.cuCtxSynchronize(); // no DMA may still read what is unregistered
-    for (const [b, bytes] of this.pinnedBufs) {
+    this.cu.cuCtxSynchronize(); // no DMA may still read what is unregistered
+    for (const [key, bytes] of this.pinnedBufs) {
       if (this.pinnedBufs.size <= keep) break;
-      this.api.cu.cuMemHostUnregister(bytes);
-      this.pinnedBufs.delete(b);
+      this.cu.cuMemHostUnregister(bytes);
+      this.pinnedBufs.delete(key);
     }
   }
 

@@ -8,7 +8,7 @@ import { defaultPrecision, type InferenceSession, type SessionOptions } from '..
 import { CudaApi } from './driver.js';
 import { CudaError } from './errors.js';
 import { PlanPool } from '../plan-pool.js';
-import { HostPins } from './host-pins.js';
+import { HostPins, type PinDriver } from './host-pins.js';
 import type { AttentionKind } from './kernels.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
 
@@ -157,7 +157,7 @@ export async function createCudaSession(model: ViTModel, opts: CudaSessionOption
     const kernels = compileKernels(api, device, precision, hd, opts.attention);
     const weights = uploadWeights(api, model, precision, kernels.fn.convert_f32);
     const gelu = opts.gelu ?? (c.hiddenAct === 'gelu_tanh' ? 'tanh' : 'erf');
-    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu, output: opts.output ?? 'logits', pins: new HostPins(api) });
+    return new CudaSession(model, { api, device, ctx, model, precision, kernels, weights, gelu, output: opts.output ?? 'logits', pins: new HostPins(api.cu as PinDriver, (v) => api.koffi.address(v)) });
   } catch (e) {
     api.cu.cuDevicePrimaryCtxRelease(ordinal);
     throw e;
