@@ -190,6 +190,27 @@ describe.skipIf(!!noGpu && !gpuRequired)('synthetic models vs the float64 forwar
   }
 });
 
+describe.skipIf(!!noGpu && !gpuRequired)('pixel uploads through the plan\'s mapped staging buffer', () => {
+  it('every run computes its own pixels, shared memory or not, with both plans of a batch size in flight', async () => {
+    const model = syntheticModel({ D: 64, layers: 1, heads: 2, mlp: 128, classes: 10, P: 8, size: [32, 32], batch: 2 });
+    const n = 2 * 3 * 32 * 32;
+    const a = randomArray(n, 5);
+    const b = randomArray(n, 6);
+    const sharedB = new Float32Array(new SharedArrayBuffer(n * 4));
+    sharedB.set(b);
+    const s = await createSession(model, 'webgpu');
+    try {
+      const [ra, rb] = [forward64(model, a, 2), forward64(model, b, 2)];
+      const runs = await Promise.all([s.run(a, 2), s.run(sharedB, 2), s.run(b, 2), s.run(a, 2)]);
+      for (const [got, want] of [[runs[0]!, ra], [runs[1]!, rb], [runs[2]!, rb], [runs[3]!, ra]] as const) {
+        expect(compareArrays(got, want).failing).toBe(0);
+      }
+    } finally {
+      await s.dispose();
+    }
+  });
+});
+
 /** Feature outputs and distilled DeiT: validated on Dawn's null backend here, computed where there is an adapter. */
 describe('feature outputs and distilled DeiT on webgpu', () => {
   for (const [i, model] of featureModels().entries()) {

@@ -55,8 +55,10 @@ export class Plan {
   lastDeviceMs: number | undefined;
   /** Host-side split of the last run (ms): pixel upload call, encode + submit, wait for the mapped result. */
   lastHostMs: { upload: number; submit: number; wait: number } | undefined;
-  /** Host copy of shared-memory pixels (writeBuffer takes no SharedArrayBuffer view). */
-  private hostPixels?: Float32Array;
+  /** Mappable pixel staging: written by one host copy, copied to `pixels` on the GPU at the start of a run. */
+  private readonly upload: GPUBuffer;
+  /** The staging buffer's mapping for the next run, requested after a submit (done when the GPU has read it). */
+  private uploadMapping: Promise<void> | undefined;
   private firstRun = true;
 
   private constructor(
@@ -69,7 +71,9 @@ export class Plan {
   ) {
     const c = model.config;
     const [H, W] = c.imageSize;
-    this.pixels = this.buf(batch * c.numChannels * H * W * 4, 'pixels', GPUBufferUsage.COPY_DST);
+    const inBytes = batch * c.numChannels * H * W * 4;
+    this.pixels = this.buf(inBytes, 'pixels', GPUBufferUsage.COPY_DST);
+    this.upload = this.own(ctx.device.createBuffer({ size: Math.max(16, Math.ceil(inBytes / 16) * 16), usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: 'pixel upload' }));
     this.outBytes = batch * outputWidth(c, outputKind) * 4;
     this.output = this.buf(this.outBytes, 'output', GPUBufferUsage.COPY_SRC);
     this.staging = this.own(ctx.buffer(this.outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'output staging'));
@@ -235,19 +239,18 @@ export class Plan {
     const ctx = this.ctx;
     ctx.check(`batch ${this.batch}`);
     const dev = ctx.device;
-    // Dawn's writeBuffer refuses views on a SharedArrayBuffer: those go through the plan's own host array
-    // (allocated once: a fresh 38 MB array per batch of 64 cost ~18 ms in allocation and page faults).
+    // One host copy, into the mapped staging buffer (any source, shared memory included; writeBuffer would take
+    // no SharedArrayBuffer view, so it cost a copy into a host array and then its own staging copy).
     const h0 = performance.now();
-    let src = pixels;
-    if (pixels.buffer instanceof SharedArrayBuffer) {
-      this.hostPixels ??= new Float32Array(pixels.length);
-      this.hostPixels.set(pixels);
-      src = this.hostPixels;
-    }
-    dev.queue.writeBuffer(this.pixels, 0, src.buffer, src.byteOffset, src.byteLength);
+    const mapping = this.uploadMapping;
+    this.uploadMapping = undefined;
+    if (this.upload.mapState !== 'mapped') await (mapping ?? this.upload.mapAsync(GPUMapMode.WRITE));
+    new Float32Array(this.upload.getMappedRange(0, pixels.byteLength)).set(pixels);
+    this.upload.unmap();
     const h1 = performance.now();
 
     const enc = dev.createCommandEncoder({ label: `vit batch ${this.batch}` });
+    enc.copyBufferToBuffer(this.upload, 0, this.pixels, 0, pixels.byteLength);
     const pass = enc.beginComputePass(
       this.query ? { timestampWrites: { querySet: this.query.set, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
     );
@@ -267,6 +270,7 @@ export class Plan {
       await ctx.scoped(`first run of batch ${this.batch}`, submit);
       this.firstRun = false;
     } else submit();
+    this.mapUpload();
 
     const h2 = performance.now();
     const maps = [this.staging.mapAsync(GPUMapMode.READ)];
@@ -289,6 +293,13 @@ export class Plan {
     }
     ctx.check(`batch ${this.batch}`);
     return out;
+  }
+
+  /** Asks for the staging buffer's mapping again; a failure surfaces at the next run (or nowhere, after destroy). */
+  private mapUpload(): void {
+    const m = this.upload.mapAsync(GPUMapMode.WRITE);
+    m.catch(() => undefined);
+    this.uploadMapping = m;
   }
 
   /**
