@@ -39,6 +39,8 @@ export interface BenchOptions {
   hub?: ResolveOptions;
   /** Threads per session (default 1). */
   threads?: number;
+  /** Batches kept in flight (default the pool's concurrency); 1 times one call at a time: latency. */
+  inFlight?: number;
   /** Called when auto has chosen (the first time, and whenever the choice changes). */
   onChoice?: (c: AutoChoice) => void;
   /** Called after each combination (progress on stderr). */
@@ -115,7 +117,7 @@ async function runOne(base: ViTModel, requested: BackendRequest, precision: Prec
       return { ms: performance.now() - t0, deviceMs: r.deviceMs };
     };
     // Warm-up: every worker builds its session and runs `warmup` batches.
-    const lanes = pool.concurrency;
+    const lanes = o.inFlight ?? pool.concurrency;
     for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: lanes }, one));
 
     const latencies: number[] = [];
@@ -144,6 +146,7 @@ async function runOne(base: ViTModel, requested: BackendRequest, precision: Prec
       ...(requested === 'auto' ? { requested } : {}),
       ...(deviceName ? { device: deviceName } : {}),
       ...(o.threads && o.threads > 1 ? { threads: o.threads } : {}),
+      ...(o.inFlight ? { inFlight: o.inFlight } : {}),
       imagesPerSecond: (latencies.length * batch) / seconds,
       latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       peakRssMB: Math.round((peakRss / 2 ** 20) * 10) / 10,

@@ -42,6 +42,8 @@ export interface BenchSettings {
   mode: 'model' | 'end-to-end';
   /** Threads per session, when not 1 (wasm XNNPACK, onnx intra-op). */
   threads?: number;
+  /** Batches kept in flight, when set by --in-flight (else one per CPU worker, two per GPU worker). */
+  inFlight?: number;
 }
 
 /** A combination that ran. */

@@ -269,6 +269,7 @@ program
   .option('--warmup <n>', 'untimed batches per lane (worker x runs in flight) before timing', (v: string) => (v === '0' ? 0 : count('--warmup')(v)), 1)
   .option('--iterations <n>', 'timed batches per lane (one lane per CPU worker, two per GPU worker)', count('--iterations'))
   .option('--duration <s>', 'time each combination for this many seconds instead', number('--duration'))
+  .option('--in-flight <n>', 'batches kept in flight (default: one per CPU worker, two per GPU worker); 1 measures latency', count('--in-flight'))
   .addOption(new Option('--mode <mode>', 'model: forward pass only; end-to-end: decode + preprocess + forward').choices(['model', 'end-to-end']).default('model'))
   .option('--images <dir>', 'images for --mode end-to-end')
   .addOption(threadsOption())
@@ -296,6 +297,7 @@ program
       warmup: o.warmup,
       iterations: o.iterations ?? (o.duration === undefined ? 10 : undefined),
       duration: o.duration,
+      inFlight: o.inFlight,
       mode: o.mode,
       images: o.images,
       preprocessWorkers: o.preprocessWorkers,

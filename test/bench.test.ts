@@ -48,6 +48,13 @@ describe('vit bench', () => {
     expect(r.stderr).toMatch(new RegExp(`bench: ${backend} model 256px batch 2 workers 2: [\\d.]+ img/s`));
   });
 
+  it('--in-flight sets the lanes: one batch at a time across two workers, said in the row', async () => {
+    const r = await bench(['--model', TINY, '--workers', '2', '--batch-size', '2', '--in-flight', '1', '--warmup', '0', '--iterations', '3', '--format', 'json'], NO_GPU);
+    expect(r.code).toBe(0);
+    const [x] = (JSON.parse(r.stdout) as { results: Record<string, unknown>[] }).results;
+    expect(x).toMatchObject({ workers: 2, inFlight: 1, iterations: 3, images: 6 });
+  });
+
   it('end-to-end mode reads images; csv, --output and an HTML report', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vit-bench-'));
     const r = await bench(['--model', TINY, '--mode', 'end-to-end', '--images', 'test/photos', '--batch-size', '3', '--warmup', '0', '--iterations', '1', '--format', 'csv', '--output', join(dir, 'out.csv'), '--report', join(dir, 'r.html')]);

@@ -21,9 +21,13 @@ on() { [[ ",$STEPS," == *",$1,"* ]]; }
     --warmup 2 --duration 2 --format json --output "$O/ours.json"
   on cuda && echo "== vit-cuda" && node dist/cli/vit.js bench --model "$P/model" --backend cuda --precision "${CUDA_PRECISIONS:-fp32,tf32,bf16,fp16}" --workers 1 \
     --batch-size "$BATCHES" --image-size "$SIZES" --warmup 3 --duration 2 --format json --output "$O/ours-cuda.json"
+  # Batch-1 latency: one call at a time (the throughput runs keep two in flight, which share the GPU).
+  on cuda && [[ ",$BATCHES," == *",1,"* ]] && echo "== vit-cuda batch-1 latency" && node dist/cli/vit.js bench --model "$P/model" --backend cuda \
+    --precision "${CUDA_PRECISIONS:-fp32,tf32,bf16,fp16}" --workers 1 --batch-size 1 --in-flight 1 --image-size "$SIZES" --warmup 5 --duration 2 \
+    --format json --output "$O/ours-cuda-latency.json"
   on torch && { echo "== torch"; python3 bench/peers/torch_bench.py --model "$P/model" --out "$O/torch.json" --batches "$BATCHES" --sizes "$SIZES"; }
   on torchbest && { echo "== torch at its best"; python3 bench/peers/torch_best.py --out "$O/torch-best.json" ${AUTOTUNE:+--autotune} ${QUICK:+--quick}; }
   on ort && { echo "== onnxruntime-node"; node bench/peers/ort_bench.mjs --dir "$P" --out "$O/ort.json" --gpu "$GPU" --sizes "${ORT_SIZES:-224,384}"; }
-  on combine && node bench/peers/combine.mjs --ours "$O/ours.json" --ours "$O/ours-cuda.json" --torch "$O/torch.json" --torch "$O/torch-best.json" \
+  on combine && node bench/peers/combine.mjs --ours "$O/ours.json" --ours "$O/ours-cuda.json" --ours "$O/ours-cuda-latency.json" --torch "$O/torch.json" --torch "$O/torch-best.json" \
     --ort "$O/ort.json" --gpu "$GPU" --out "$O/results.json" | tee "$O/table.md"
 } 2>&1 | tee "$O/peers.log"
