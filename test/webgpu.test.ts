@@ -192,7 +192,7 @@ describe.skipIf(!!noGpu && !gpuRequired)('synthetic models vs the float64 forwar
 
 describe.skipIf(!!noGpu && !gpuRequired)('pixel uploads through the plan\'s mapped staging buffer', () => {
   it('every run computes its own pixels, shared memory or not, with both plans of a batch size in flight', async () => {
-    const model = syntheticModel({ D: 64, layers: 1, heads: 2, mlp: 128, classes: 10, P: 8, size: [32, 32], batch: 2 });
+    const model = syntheticModel({ D: 64, layers: 1, heads: 2, mlp: 128, classes: 10, P: 8, size: [32, 32] });
     const n = 2 * 3 * 32 * 32;
     const a = randomArray(n, 5);
     const b = randomArray(n, 6);
