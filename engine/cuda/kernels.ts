@@ -52,6 +52,40 @@ __device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float(((u
 __device__ __forceinline__ u16 f32_to_bf16(float f) { u16 r; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; }
 __device__ __forceinline__ float f16_to_f32(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ u16 f32_to_f16(float f) { u16 r; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f)); return r; }
+// One key tile of a flash-style online softmax (base 2) for the 16 query rows of an MMA tile: rows g (s[.][0..1])
+// and g+8 (s[.][2..3]), a row's values spread over one quad of lanes; s[n] holds keys key0 + n*8 (+1). Masks keys
+// past N, updates the running max (m) and sum (l), rescales the output accumulators o, leaves exp values in s.
+template <int NT, int OT>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[OT][4], float &m0, float &m1, float &l0, float &l1,
+                                               int key0, int N, float scale_log2) {
+  float mx0 = -1e30f, mx1 = -1e30f;
+  #pragma unroll
+  for (int n = 0; n < NT; n++) {
+    #pragma unroll
+    for (int j = 0; j < 2; j++) {
+      bool live = key0 + n * 8 + j < N;
+      s[n][j] = live ? s[n][j] * scale_log2 : -1e30f;
+      s[n][2 + j] = live ? s[n][2 + j] * scale_log2 : -1e30f;
+      mx0 = fmaxf(mx0, s[n][j]);
+      mx1 = fmaxf(mx1, s[n][2 + j]);
+    }
+  }
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  float nm0 = fmaxf(m0, mx0), nm1 = fmaxf(m1, mx1);
+  float a0 = exp2f(m0 - nm0), a1 = exp2f(m1 - nm1);
+  m0 = nm0; m1 = nm1;
+  float rs0 = 0.f, rs1 = 0.f;
+  #pragma unroll
+  for (int n = 0; n < NT; n++) {
+    s[n][0] = exp2f(s[n][0] - m0); s[n][1] = exp2f(s[n][1] - m0);
+    s[n][2] = exp2f(s[n][2] - m1); s[n][3] = exp2f(s[n][3] - m1);
+    rs0 += s[n][0] + s[n][1]; rs1 += s[n][2] + s[n][3];
+  }
+  l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
+  #pragma unroll
+  for (int i = 0; i < OT; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+}
 // Two floats into one 32-bit register of 16-bit values: lo in the low half (the lower column index).
 __device__ __forceinline__ u32 pack_bf16(float lo, float hi) { u32 r; asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
 __device__ __forceinline__ u32 pack_f16(float lo, float hi) { u32 r; asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
@@ -247,35 +281,7 @@ extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restr
         mma16816(s[n], qa[ks], bf);
       }
     }
-    // Online softmax (base 2): rows g (s[.][0..1]) and g+8 (s[.][2..3]); a row's values sit in one quad of lanes.
-    float mx0 = -1e30f, mx1 = -1e30f;
-    #pragma unroll
-    for (int n = 0; n < KT / 8; n++) {
-      int key = k0 + n * 8 + 2 * t;
-      #pragma unroll
-      for (int j = 0; j < 2; j++) {
-        bool live = key + j < N;
-        s[n][j] = live ? s[n][j] * scale_log2 : -1e30f;
-        s[n][2 + j] = live ? s[n][2 + j] * scale_log2 : -1e30f;
-        mx0 = fmaxf(mx0, s[n][j]);
-        mx1 = fmaxf(mx1, s[n][2 + j]);
-      }
-    }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    float nm0 = fmaxf(m0, mx0), nm1 = fmaxf(m1, mx1);
-    float a0 = exp2f(m0 - nm0), a1 = exp2f(m1 - nm1);
-    m0 = nm0; m1 = nm1;
-    float rs0 = 0.f, rs1 = 0.f;
-    #pragma unroll
-    for (int n = 0; n < KT / 8; n++) {
-      s[n][0] = exp2f(s[n][0] - m0); s[n][1] = exp2f(s[n][1] - m0);
-      s[n][2] = exp2f(s[n][2] - m1); s[n][3] = exp2f(s[n][3] - m1);
-      rs0 += s[n][0] + s[n][1]; rs1 += s[n][2] + s[n][3];
-    }
-    l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
-    #pragma unroll
-    for (int i = 0; i < HDP / 8; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+    online_softmax(s, o, m0, m1, l0, l1, k0 + 2 * t, N, scale_log2);
     // O += P V: P's accumulator layout is the A-fragment layout of the next MMA (two 8-key tiles per k-step).
     #pragma unroll
     for (int kk = 0; kk < KT / 16; kk++) {
@@ -393,35 +399,7 @@ extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const fl
       #pragma unroll
       for (int n = 0; n < KT / 8; n++) mma1688(s[n], qb[ks], kb[n]);
     }
-    // Online softmax (base 2): rows g (s[.][0..1]) and g+8 (s[.][2..3]); a row's values sit in one quad of lanes.
-    float mx0 = -1e30f, mx1 = -1e30f;
-    #pragma unroll
-    for (int n = 0; n < KT / 8; n++) {
-      int key = k0 + n * 8 + 2 * t;
-      #pragma unroll
-      for (int j = 0; j < 2; j++) {
-        bool live = key + j < N;
-        s[n][j] = live ? s[n][j] * scale_log2 : -1e30f;
-        s[n][2 + j] = live ? s[n][2 + j] * scale_log2 : -1e30f;
-        mx0 = fmaxf(mx0, s[n][j]);
-        mx1 = fmaxf(mx1, s[n][2 + j]);
-      }
-    }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1)); mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1)); mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    float nm0 = fmaxf(m0, mx0), nm1 = fmaxf(m1, mx1);
-    float a0 = exp2f(m0 - nm0), a1 = exp2f(m1 - nm1);
-    m0 = nm0; m1 = nm1;
-    float rs0 = 0.f, rs1 = 0.f;
-    #pragma unroll
-    for (int n = 0; n < KT / 8; n++) {
-      s[n][0] = exp2f(s[n][0] - m0); s[n][1] = exp2f(s[n][1] - m0);
-      s[n][2] = exp2f(s[n][2] - m1); s[n][3] = exp2f(s[n][3] - m1);
-      rs0 += s[n][0] + s[n][1]; rs1 += s[n][2] + s[n][3];
-    }
-    l0 = l0 * a0 + rs0; l1 = l1 * a1 + rs1;
-    #pragma unroll
-    for (int i = 0; i < HD / 8; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+    online_softmax(s, o, m0, m1, l0, l1, k0 + 2 * t, N, scale_log2);
     // O += P V, one 8-key k-step per score tile: A = (row g: keys 2t, 2t+1; row g+8: the same) in fragment order
     // (a0 row g col t, a1 row g+8 col t, a2 row g col t+4, a3 row g+8 col t+4).
     #pragma unroll
