@@ -81,6 +81,17 @@ describe.skipIf(!koffi)('cuda HostPins (koffi for buffer addresses)', () => {
     expect(calls.slice(-3)).toEqual(['sync', 'unregister', `register ${2 * MB}`]);
   });
 
+  it('uses memory another session registered first, and leaves its unregistering to that session', () => {
+    const { cu, calls } = fakeApi(712);
+    const pins = pinsFor(cu);
+    const px = shared();
+    pins.pinned(px);
+    expect(pins.pinned(px)).toBe(true);
+    expect(pins.disabled).toBeUndefined();
+    pins.dispose();
+    expect(calls).toEqual([`register ${2 * MB}`, 'sync']);
+  });
+
   it('turns itself off when the driver refuses, and stays off', () => {
     const { cu, calls } = fakeApi(1);
     const pins = pinsFor(cu);

@@ -5,14 +5,18 @@
  * MIN_BYTES, and only the second time one is seen (the pool and `vit bench` reuse theirs; a one-off buffer is not
  * worth page-locking). Buffers are known by the address of their memory: a worker gets a new SharedArrayBuffer
  * object for the same memory with every message. At most MAX_PINNED at once, least recently used first out; a
- * pinned buffer is held (so its memory outlives its registration). The first DMA from a registered buffer is
- * read back and compared before it is trusted; any failure turns pinning off for the session.
+ * pinned buffer is held (so its memory outlives its registration). Memory another session registered first (a
+ * worker on another GPU) is used and left to it: an upload from memory that is no longer page-locked is still
+ * correct, only staged by the driver. The first DMA from a registered buffer is read back and compared before it
+ * is trusted; any failure turns pinning off for the session.
  */
 
 const MIN_BYTES = 1 << 20;
 const MAX_PINNED = 8;
 const MAX_SEEN = 64;
 const CU_MEMHOSTREGISTER_PORTABLE = 1;
+/** Another session of this process (a worker on another GPU) registered the memory first: use it, never unregister. */
+const CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712;
 
 /** The driver calls this needs (a CudaApi's `cu`), and the address of a view's memory (koffi.address). */
 export interface PinDriver {
@@ -24,8 +28,8 @@ export interface PinDriver {
 export class HostPins {
   /** Buffers seen once, by key (address:bytes), oldest first. */
   private readonly seen = new Set<string>();
-  /** Registered buffers by key, least recently used first; the view keeps the memory alive. */
-  private readonly pinnedBufs = new Map<string, Uint8Array>();
+  /** Registered buffers by key, least recently used first; the view keeps the memory alive; `owned`: ours to unregister. */
+  private readonly pinnedBufs = new Map<string, { bytes: Uint8Array; owned: boolean }>();
   /** Why pinning is off, once it is. */
   disabled: string | undefined;
   /** Whether a DMA from a registered buffer has been checked. */
@@ -68,11 +72,11 @@ export class HostPins {
       this.disabled = `cuMemHostRegister: ${(err as Error).message}`;
       return false;
     }
-    if (r !== 0) {
+    if (r !== 0 && r !== CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
       this.disabled = `cuMemHostRegister returned ${String(r)}`;
       return false;
     }
-    this.pinnedBufs.set(key, bytes);
+    this.pinnedBufs.set(key, { bytes, owned: r === 0 });
     return true;
   }
 
@@ -86,9 +90,9 @@ export class HostPins {
   private evict(keep: number): void {
     if (this.pinnedBufs.size <= keep) return;
     this.cu.cuCtxSynchronize(); // no DMA may still read what is unregistered
-    for (const [key, bytes] of this.pinnedBufs) {
+    for (const [key, e] of this.pinnedBufs) {
       if (this.pinnedBufs.size <= keep) break;
-      this.cu.cuMemHostUnregister(bytes);
+      if (e.owned) this.cu.cuMemHostUnregister(e.bytes);
       this.pinnedBufs.delete(key);
     }
   }
