@@ -36,3 +36,20 @@ export class PlanPool<P extends { batch: number }> {
     this.pools.clear();
   }
 }
+
+/** Runs a GPU session has not finished: dispose() waits for them before freeing what they use. */
+export class RunsInFlight {
+  private readonly runs = new Set<Promise<unknown>>();
+
+  /** `p`, tracked until it settles. */
+  track<T>(p: Promise<T>): Promise<T> {
+    const settled = p.catch(() => undefined);
+    this.runs.add(settled);
+    void settled.then(() => this.runs.delete(settled));
+    return p;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.all(this.runs);
+  }
+}

@@ -7,7 +7,7 @@ import { outputWidth, type ModelOutput } from '../../model/shapes.js';
 import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
 import { CudaError } from './errors.js';
-import { PlanPool } from '../plan-pool.js';
+import { PlanPool, RunsInFlight } from '../plan-pool.js';
 import { HostPins, type PinDriver } from './host-pins.js';
 import type { AttentionKind } from './kernels.js';
 import { actTypeOf, compileKernels, geometry, Plan, uploadWeights, type CudaPrecision, type DeviceState } from './forward.js';
@@ -27,7 +27,7 @@ export class CudaSession implements InferenceSession {
   readonly backend = 'cuda' as const;
   private readonly pools = new PlanPool<Plan>(PLANS_IN_FLIGHT);
   private readonly plans: Plan[] = [];
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new RunsInFlight();
   private deviceMs: number | undefined;
   private disposed = false;
   /** Set when a run hit a sticky CUDA error: the context is reset at dispose instead of freed piece by piece. */
@@ -74,11 +74,7 @@ export class CudaSession implements InferenceSession {
   }
 
   run(pixels: Float32Array, batch: number): Promise<Float32Array> {
-    const p = this.runNow(pixels, batch);
-    const tracked = p.catch(() => undefined);
-    this.inFlight.add(tracked);
-    void tracked.then(() => this.inFlight.delete(tracked));
-    return p;
+    return this.inFlight.track(this.runNow(pixels, batch));
   }
 
   private async runNow(pixels: Float32Array, batch: number): Promise<Float32Array> {
@@ -116,7 +112,7 @@ export class CudaSession implements InferenceSession {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await Promise.all(this.inFlight);
+    await this.inFlight.settled();
     const { api } = this.state;
     const ordinal = this.state.device.ordinal;
     if (this.broken) {

@@ -12,7 +12,7 @@
 import { modelShapes, outputWidth, pixelsPerImage, type ModelOutput } from '../../model/shapes.js';
 import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
-import { PlanPool } from '../plan-pool.js';
+import { PlanPool, RunsInFlight } from '../plan-pool.js';
 import { createGpuContext, type GpuContext } from './device.js';
 import { attentionSgmatFits } from './kernels/attention-sgmat.js';
 import { chooseAttentionSgmat, KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
@@ -41,7 +41,7 @@ class WebGPUSession implements InferenceSession {
   readonly backend = 'webgpu' as const;
   private readonly pools = new PlanPool<Plan>(PLANS_IN_FLIGHT);
   private readonly all: Plan[] = [];
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new RunsInFlight();
   private deviceMs: number | undefined;
   /** Host-side split of the last run's last chunk (see Plan.lastHostMs). */
   lastHostMs: Plan['lastHostMs'];
@@ -75,11 +75,7 @@ class WebGPUSession implements InferenceSession {
   }
 
   run(pixels: Float32Array, batch: number): Promise<Float32Array> {
-    const p = this.runNow(pixels, batch);
-    const tracked = p.catch(() => undefined);
-    this.inFlight.add(tracked);
-    void tracked.then(() => this.inFlight.delete(tracked));
-    return p;
+    return this.inFlight.track(this.runNow(pixels, batch));
   }
 
   private async runNow(pixels: Float32Array, batch: number): Promise<Float32Array> {
@@ -120,7 +116,7 @@ class WebGPUSession implements InferenceSession {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await Promise.all(this.inFlight);
+    await this.inFlight.settled();
     for (const p of this.all) p.destroy();
     this.all.length = 0;
     this.pools.clear();
