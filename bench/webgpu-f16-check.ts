@@ -283,8 +283,7 @@ async function modelSection(): Promise<ModelRow[]> {
   ];
   if (ctx.hasF16Matrix) {
     for (const t of ['128x128x32', '64x128x32']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }, [224]]);
-    for (const [W, CH] of [[4, 64], [2, 64], [4, 32], [2, 32], [1, 64], [1, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }, [224, 384]]);
-    for (const CH of [64, 32]) variants.push([`fp16 attention one-pass w1 ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: 1, CH, onePass: true } }, [224]]);
+    for (const [W, CH] of [[4, 64], [8, 32], [2, 64], [4, 32], [2, 32], [1, 64], [1, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }, [224, 384]]);
   }
   ctx.destroy();
   const rows: ModelRow[] = [];
@@ -416,8 +415,7 @@ async function attentionSection(): Promise<AttentionRow[]> {
       const variants: { name: string; BQ: number; BKV: number; code: () => { code: string; grid(b: number): [number, number, number] } }[] = [];
       for (const BQ of [32, 64, 128]) for (const BKV of [8, 16, 32]) variants.push({ name: `simt BQ ${BQ} BKV ${BKV}`, BQ, BKV, code: () => attentionKernel(N, D, H, { BQ, BKV, io }) });
       if (io === 'f16' && ctx.hasF16Matrix) {
-        for (const W of [1, 2, 4]) for (const CH of [16, 32, 64]) variants.push({ name: `sgmat W ${W} CH ${CH}`, BQ: W * 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W, CH, SG: ctx.subgroupSize ?? 32 }) });
-        if (N <= 256) for (const CH of [32, 64]) variants.push({ name: `sgmat 1pass CH ${CH}`, BQ: 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W: 1, CH, SG: ctx.subgroupSize ?? 32, onePass: true }) });
+        for (const W of [1, 2, 4, 8]) for (const CH of [16, 32, 64]) variants.push({ name: `sgmat W ${W} CH ${CH}`, BQ: W * 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W, CH, SG: ctx.subgroupSize ?? 32 }) });
       }
       let ref: Float32Array | undefined;
       for (const v of variants) {

@@ -114,15 +114,14 @@ describe.skipIf(!!noNull)('f16 kernels compile and fp16 plans validate (Dawn nul
       }
     });
   }
-  it('subgroup-matrix attention (two-pass and one-pass): WGSL valid for ViT-B at 224 and 384, DeiT-tiny, subgroups of 16, 32, 64', async () => {
-    for (const [N, D, heads, W, CH, SG, onePass] of [
-      [197, 768, 12, 4, 64, 32, false], [577, 768, 12, 2, 32, 32, false], [197, 192, 3, 1, 16, 64, false], [50, 128, 2, 4, 64, 16, false],
-      [197, 768, 12, 1, 64, 32, true], [197, 192, 3, 1, 32, 64, true], [50, 128, 2, 2, 16, 16, true],
+  it('subgroup-matrix attention: WGSL valid for ViT-B at 224 and 384, DeiT-tiny, subgroups of 16, 32, 64', async () => {
+    for (const [N, D, heads, W, CH, SG] of [
+      [197, 768, 12, 4, 64, 32], [577, 768, 12, 2, 32, 32], [197, 192, 3, 1, 16, 64], [50, 128, 2, 4, 64, 16], [197, 768, 12, 8, 32, 32],
     ] as const) {
-      const k = attentionSgmatKernel(N, D, heads, { W, CH, SG, onePass });
+      const k = attentionSgmatKernel(N, D, heads, { W, CH, SG });
       expect(k.threads).toBe(W * SG);
       expect(k.grid(3)).toEqual([Math.ceil(Math.ceil(N / 16) / W), heads, 3]);
-      await ctx.compile(k.code, `attention-sgmat N${N} W${W} CH${CH} SG${SG}${onePass ? ' one-pass' : ''}`);
+      await ctx.compile(k.code, `attention-sgmat N${N} W${W} CH${CH} SG${SG}`);
     }
     expect(attentionSgmatFits(768, 12)).toBe(true);
     expect(attentionSgmatFits(96, 4)).toBe(false); // head dim 24

@@ -156,7 +156,7 @@ export interface WebGPUSessionOptions extends SessionOptions {
   /** fp16 on subgroup matrices: attention there too ('auto', the default, after its self-check) or SIMT ('simt'). */
   f16Attention?: 'auto' | 'simt';
   /** That attention's shape (device check); else the first of ATTENTION_SGMAT_CONFIGS the device runs. */
-  f16AttentionConfig?: { W: number; CH: number; onePass?: boolean };
+  f16AttentionConfig?: { W: number; CH: number };
 }
 
 /** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
@@ -217,7 +217,7 @@ async function chooseAttention(ctx: GpuContext, kernels: KernelCache, model: ViT
     return `${SIMT}: subgroup-matrix attention ${why}`;
   }
   path.matrix!.attention = cfg;
-  return `subgroup-matrix attention w${cfg.W} ch${cfg.CH}${cfg.onePass ? ' one-pass' : ''}`;
+  return `subgroup-matrix attention w${cfg.W} ch${cfg.CH}`;
 }
 
 export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOptions = {}): Promise<InferenceSession> {

@@ -10,6 +10,7 @@
  *   2. S again, P = exp(S * scale - max) / sum rounded to f16 (as flash attention's fp16 P), O += P V on the
  *      matrices, with no rescaling since P is final.
  * QK^T runs twice (it is a third of the attention's products); nothing but 16x16 tiles crosses shared memory.
+ * (A one-pass form, each subgroup's full score rows in workgroup memory, ran at half the speed: NOTES.md "f16".)
  *
  * One workgroup: W subgroups, each owning 16 queries of one (image, head); K (transposed) and V are staged CH keys
  * at a time (rows padded by 8 halves), zeros past N; every matrix load is row-major. Keys past N get a score of -3e38 (pass 1) and p = 0 (pass 2).
@@ -23,17 +24,10 @@ export interface AttentionSgmatOptions {
   CH?: number;
   /** Subgroup size (32 on NVIDIA); 16, 32 or 64. */
   SG?: number;
-  /**
-   * One pass over the keys instead of two: each subgroup keeps its 16 full score rows (f32) and their P (f16) in
-   * workgroup memory, so QK^T runs once and the barriers come per staged chunk, not per 16-key block. Needs
-   * 16 x pad16(N) x 6 bytes per subgroup (13 KB at N = 197; 384's N = 577 does not fit). Measured by the device
-   * check (`f16AttentionConfig`), not chosen by default yet.
-   */
-  onePass?: boolean;
 }
 
 /** A fixed shape of the kernel (what a plan and the kernel cache key on). */
-export type AttentionSgmatShape = { W: number; CH: number; SG: number; onePass?: boolean };
+export type AttentionSgmatShape = { W: number; CH: number; SG: number };
 
 export interface AttentionSgmatKernel {
   code: string;
@@ -70,12 +64,7 @@ export function attentionSgmatKernel(N: number, D: number, heads: number, opts: 
   const NCH = Math.ceil(N / CH);
   const KB = CH / 16;
   const scale = 1 / Math.sqrt(HD);
-  const onePass = opts.onePass ?? false;
-  const NP = NB * 16; // keys padded to whole blocks (one-pass score rows)
-  const PFSTR = NP + 8; // one-pass P rows (f16)
-  const workgroupBytes = onePass
-    ? 2 * (W * 16 * QSTR + HD * KTSTR + CH * KSTR + W * 16 * PFSTR) + 4 * (W * 16 * NP + W * 256)
-    : 2 * (W * 16 * QSTR + HD * KTSTR + CH * KSTR + W * 16 * PSTR) + 4 * W * 256;
+  const workgroupBytes = 2 * (W * 16 * QSTR + HD * KTSTR + CH * KSTR + W * 16 * PSTR) + 4 * W * 256;
   const rep = (n: number, f: (i: number) => string, sep = '\n') => Array.from({ length: n }, (_, i) => f(i)).join(sep);
   // Combine a per-lane value over the LPR lanes of its row.
   const reduce = (v: string, op: (a: string, b: string) => string) => rep(Math.log2(LPR), (i) => `    ${v} = ${op(v, `subgroupShuffleXor(${v}, ${1 << i}u)`)};`);
@@ -162,35 +151,6 @@ ${overKeys(`${stageKt}
 ${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}`)}
 
 `;
-  const onePassBody = `  // Scores of this subgroup's 16 queries against every key, block by block, into its full rows of Sf.
-${overKeys(stageKt, `      var s = ${S}();
-${rep(HC, (c) => `      s = subgroupMatrixMultiplyAccumulate(q${c}, subgroupMatrixLoad<${R}, row_major>(&Kt, ${c * 16 * KTSTR}u + kb * 16u, ${KTSTR}u), s);`)}
-      subgroupMatrixStore<row_major>(&Sf, sg * ${16 * NP}u + k0, s, ${NP}u);`)}
-  workgroupBarrier();
-
-  // Softmax of each row by its LPR lanes (${NP / LPR} columns each): max, sum, then P = exp(scale (s - max)) / sum in f16.
-  let sBase = sg * ${16 * NP}u + row * ${NP}u;
-  let pBase = sg * ${16 * PFSTR}u + row * ${PFSTR}u;
-  let c0 = (lane % ${LPR}u) * ${NP / LPR}u;
-  var m = ${NEG};
-  for (var t = 0u; t < ${NP / LPR}u; t++) { if (c0 + t < N) { m = max(m, Sf[sBase + c0 + t]); } }
-${reduce('m', (a, b) => `max(${a}, ${b})`)}
-  var l = 0.0;
-  for (var t = 0u; t < ${NP / LPR}u; t++) { if (c0 + t < N) { l += exp((Sf[sBase + c0 + t] - m) * ${scale}); } }
-${reduce('l', (a, b) => `${a} + ${b}`)}
-  let inv = 1.0 / l;
-  for (var t = 0u; t < ${NP / LPR}u; t++) {
-    var p = 0.0;
-    if (c0 + t < N) { p = exp((Sf[sBase + c0 + t] - m) * ${scale}) * inv; }
-    Pf[pBase + c0 + t] = f16(p);
-  }
-
-  // O = P V.
-${rep(HC, (c) => `  var o${c} = ${S}();`)}
-${overKeys(stageV, `      let p = subgroupMatrixLoad<${L}, row_major>(&Pf, sg * ${16 * PFSTR}u + k0, ${PFSTR}u);
-${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}`)}
-
-`;
   const code = /* wgsl */ `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -203,8 +163,7 @@ const ROW4 = ${3 * D4}u;
 var<workgroup> Qs: array<f16, ${W * 16 * QSTR}>;
 var<workgroup> Kt: array<f16, ${HD * KTSTR}>;
 var<workgroup> Vs: array<f16, ${CH * KSTR}>;
-${onePass ? `var<workgroup> Sf: array<f32, ${W * 16 * NP}>;
-var<workgroup> Pf: array<f16, ${W * 16 * PFSTR}>;` : `var<workgroup> Ps: array<f16, ${W * 16 * PSTR}>;`}
+var<workgroup> Ps: array<f16, ${W * 16 * PSTR}>;
 var<workgroup> Ss: array<f32, ${W * 256}>;
 
 @compute @workgroup_size(${T})
@@ -219,7 +178,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   workgroupBarrier();
 ${rep(HC, (c) => `  let q${c} = subgroupMatrixLoad<${L}, row_major>(&Qs, sg * ${16 * QSTR}u + ${c * 16}u, ${QSTR}u);`)}
 
-${onePass ? onePassBody : twoPassBody}  // Out: each 16x16 block of O through the scratch; the lanes of a row write its E columns (f16).
+${twoPassBody}  // Out: each 16x16 block of O through the scratch; the lanes of a row write its E columns (f16).
   let q = qw + sg * 16u + row;
 ${rep(HC, (c) => `  workgroupBarrier();
   subgroupMatrixStore<row_major>(&Ss, sg * 256u, o${c}, 16u);

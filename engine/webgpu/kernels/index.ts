@@ -166,9 +166,9 @@ export class KernelCache {
     });
   }
 
-  /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH, SG and the one-pass form. */
+  /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH and SG. */
   attentionSgmat(N: number, D: number, heads: number, o: AttentionSgmatShape): Promise<Compiled<AttentionSgmatKernel>> {
-    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}${o.onePass ? ' 1pass' : ''}`, () => {
+    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}`, () => {
       const kernel = attentionSgmatKernel(N, D, heads, o);
       return { kernel, code: kernel.code };
     });
