@@ -108,7 +108,7 @@ async function runOne(base: ViTModel, requested: BackendRequest, precision: Prec
     const one = async (): Promise<{ ms: number; deviceMs?: number }> => {
       const t0 = performance.now();
       if (pixels) {
-        const r = await pool.forward(pixels, batch);
+        const r = await pool.forward(pixels, batch, undefined, { reusedInput: true });
         return { ms: performance.now() - t0, deviceMs: r.deviceMs };
       }
       const r = await pool.classify(nextFiles(), 5);
@@ -118,7 +118,8 @@ async function runOne(base: ViTModel, requested: BackendRequest, precision: Prec
     };
     // Warm-up: every worker builds its session and runs `warmup` batches.
     const lanes = o.inFlight ?? pool.concurrency;
-    for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: lanes }, one));
+    // (every run slot warms up, whatever --in-flight times)
+    for (let i = 0; i < o.warmup; i++) await Promise.all(Array.from({ length: pool.concurrency }, one));
 
     const latencies: number[] = [];
     const device: number[] = [];

@@ -27,12 +27,21 @@ export interface InferenceSession {
    * pixels: float32 [batch, channels, height, width] at config.imageSize.
    * Returns [batch, outputWidth(config, output)]: logits, or 'cls' / 'mean' features (model/shapes.ts).
    */
-  run(pixels: Float32Array, batch: number): Promise<Float32Array>;
+  run(pixels: Float32Array, batch: number, hints?: RunHints): Promise<Float32Array>;
   /** Device-side milliseconds of the last run, where the backend can measure them. */
   lastDeviceMs?(): number | undefined;
   /** What runs where, in one line, for reports: backend, precision, kernel path and device ("cuda bf16 on NVIDIA H100 ..."). */
   describe?(): string;
   dispose(): Promise<void>;
+}
+
+/** What a caller knows about a run's input; backends may ignore it. */
+export interface RunHints {
+  /**
+   * The pixels sit in a SharedArrayBuffer that later runs pass again (a benchmark's batch): cuda page-locks it once
+   * and uploads from it by DMA, until the session is disposed.
+   */
+  reusedInput?: boolean;
 }
 
 export interface SessionOptions {

@@ -4,7 +4,8 @@
  * reference; and the README's library example run as written.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -176,6 +177,28 @@ describe('InferencePool operations take an AbortSignal', () => {
     } finally {
       await pool.close();
     }
+  }, 60_000);
+});
+
+describe('InferencePool.close()', () => {
+  it('disposes every worker\'s session before it ends the workers', async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'vit-close-')), 'close.log');
+    process.env.VIT_TEST_CLOSE_LOG = log; // workers copy the environment when they start
+    const model = tinyRandomModel(3);
+    const pool = new InferencePool({ model, backend: 'cpu', workers: 2 });
+    delete process.env.VIT_TEST_CLOSE_LOG;
+    try {
+      await pool.ready();
+      const [h, w] = model.config.imageSize;
+      const r = await pool.forward(new Float32Array(2 * 3 * h * w).fill(0.25), 2);
+      expect(r.logits).toHaveLength(2 * model.config.numClasses);
+    } finally {
+      await pool.close();
+    }
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(new Set(lines).size).toBe(2);
+    for (const l of lines) expect(l).toMatch(/^worker \d+: cpu session disposed$/);
   }, 60_000);
 });
 

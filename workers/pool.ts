@@ -13,9 +13,12 @@ import type { ViTModel } from '../model/weights.js';
 import { isGpuBackend, type BackendName, type SessionOptions } from '../engine/types.js';
 import { startAuto, type AutoChoice, type BackendRequest } from '../engine/auto.js';
 import { outputWidth } from '../model/shapes.js';
-import type { ClassifyReply, ForwardReply, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
+import type { ClassifyReply, ForwardReply, ForwardTask, OutputReply, PreprocessReply, ReadyReply, WorkerInit, WorkerInput } from './protocol.js';
 import { onShutdown } from '../util/shutdown.js';
 import { resultsFromSlots } from './scores.js';
+
+/** How long close() lets the workers dispose their sessions before it ends them. */
+const CLOSE_LIMIT_MS = 30_000;
 
 export interface PoolOptions {
   model: ViTModel;
@@ -170,7 +173,13 @@ export class InferencePool {
     const piscina = (init: WorkerInit, threads: number, perWorker: number) =>
       new Piscina({
         filename,
-        workerData: { ...init, started: new Int32Array(new SharedArrayBuffer(4)), threads } satisfies WorkerInit,
+        workerData: {
+          ...init,
+          started: new Int32Array(new SharedArrayBuffer(4)),
+          threads,
+          closing: new Int32Array(new SharedArrayBuffer(4)),
+          closeTasks: threads * perWorker,
+        } satisfies WorkerInit,
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
@@ -272,11 +281,15 @@ export class InferencePool {
     return { results: resultsFromSlots(p.slots, f?.logits, outputWidth(model.config), topK, model.config.labels), decodeMs: p.decodeMs, forwardMs: f?.forwardMs ?? 0, deviceMs: f?.deviceMs };
   }
 
-  /** Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared. */
-  async forward(pixels: Float32Array, batch: number, signal?: AbortSignal): Promise<ForwardReply> {
+  /**
+   * Forward one batch of preprocessed pixels (benchmarks). The array is transferred when it is not shared.
+   * `reusedInput`: the same shared buffer comes again (a GPU session may page-lock it; RunHints).
+   */
+  async forward(pixels: Float32Array, batch: number, signal?: AbortSignal, opts: { reusedInput?: boolean } = {}): Promise<ForwardReply> {
     if (signal?.aborted) throw abortError(signal);
     const transfer = pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
-    return (await abortable(this.task(this.pool, { kind: 'forward', pixels, batch }, { transferList: transfer }), signal)) as ForwardReply;
+    const task: ForwardTask = { kind: 'forward', pixels, batch, ...(opts.reusedInput ? { reusedInput: true } : {}) };
+    return (await abortable(this.task(this.pool, task, { transferList: transfer }), signal)) as ForwardReply;
   }
 
   /** Every task submitted and not yet settled (aborted calls leave theirs running in a worker). */
@@ -312,6 +325,10 @@ export class InferencePool {
     // backend (onnxruntime-node), so the creation ends first, failed or not.
     await this.ready().catch(() => undefined);
     while (this.running.size) await Promise.all(this.running);
+    // Sessions dispose before their workers end (GPU memory, page-locked host memory, the device context); a
+    // worker that does not answer within the limit is ended anyway.
+    const closes = Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'close' }).catch(() => undefined));
+    await Promise.race([Promise.all(closes), new Promise((r) => setTimeout(r, CLOSE_LIMIT_MS).unref())]);
     await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.destroy()));
   }
 }

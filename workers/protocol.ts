@@ -21,6 +21,12 @@ export interface WorkerInit {
    */
   started?: Int32Array;
   threads?: number;
+  /**
+   * 'close' tasks that have started (slot[0]): each waits until all `closeTasks` of them have (one per run slot,
+   * so every worker holds at least one), then disposes its worker's session once, before the pool ends the workers.
+   */
+  closing?: Int32Array;
+  closeTasks?: number;
 }
 
 /** Reply to a 'ready' task: the session's describe() line (backend, precision, kernel path, device), where it has one. */
@@ -80,6 +86,8 @@ export interface ForwardTask {
   kind: 'forward';
   pixels: Float32Array;
   batch: number;
+  /** The caller passes the same shared buffer again (RunHints.reusedInput). */
+  reusedInput?: boolean;
 }
 
 export interface ClassifyReply {

@@ -2,7 +2,8 @@
  * Piscina worker: owns one inference session (its backend's copy of the weights; the JS-side weights are
  * the pool's SharedArrayBuffers, mapped, not copied) and decodes + preprocesses its batch's images itself.
  */
-import { workerData } from 'node:worker_threads';
+import { appendFileSync } from 'node:fs';
+import { threadId, workerData } from 'node:worker_threads';
 import { preprocessDecoded, preprocessImage } from '../engine/preprocess.js';
 import { createSession, type InferenceSession } from '../engine/session.js';
 import { outputWidth, pixelsPerImage } from '../model/shapes.js';
@@ -33,6 +34,8 @@ async function allStarted(limitMs = 120_000): Promise<void> {
 
 /** Test hook: a worker that meets a file whose path contains this marker dies, as a crashing decoder would. */
 const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
+/** Test hook: a file each worker appends a line to once its session is disposed at close. */
+const closeLog = process.env.VIT_TEST_CLOSE_LOG;
 
 /** Decoded pixels to RGB (PIL convert('RGB'): gray replicated, alpha dropped). */
 function toRgb(p: Extract<WorkerInput, { pixels: Uint8Array }>): Uint8Array {
@@ -103,15 +106,40 @@ async function output(task: OutputTask): Promise<OutputReply> {
 async function forward(task: ForwardTask): Promise<ForwardReply> {
   const session = await sessionReady;
   const t0 = performance.now();
-  const logits = await session.run(task.pixels, task.batch);
+  const logits = await session.run(task.pixels, task.batch, task.reusedInput ? { reusedInput: true } : undefined);
   return { logits, forwardMs: performance.now() - t0, deviceMs: session.lastDeviceMs?.() };
 }
 
-export default async function run(task: ClassifyTask | OutputTask | PreprocessTask | ForwardTask | { kind: 'ready' }): Promise<unknown> {
+/** This worker's session disposal (the first 'close' task starts it; later ones wait for it). */
+let disposed: Promise<void> | undefined;
+
+/**
+ * A 'close' task: waits (up to limitMs) until every close task of the pool has started, so each worker holds one,
+ * then disposes this worker's session once. Its tasks have finished: the pool closes only when none run.
+ */
+async function close(limitMs = 10_000): Promise<{ closed: true }> {
+  if (init.closing) Atomics.add(init.closing, 0, 1);
+  const t0 = Date.now();
+  while (init.closing && init.closeTasks && Atomics.load(init.closing, 0) < init.closeTasks && Date.now() - t0 < limitMs) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  disposed ??= sessionReady.then(
+    async (s) => {
+      await s.dispose();
+      if (closeLog) appendFileSync(closeLog, `worker ${threadId}: ${s.backend} session disposed\n`);
+    },
+    () => undefined,
+  );
+  await disposed.catch(() => undefined);
+  return { closed: true };
+}
+
+export default async function run(task: ClassifyTask | OutputTask | PreprocessTask | ForwardTask | { kind: 'ready' } | { kind: 'close' }): Promise<unknown> {
   if (task.kind === 'classify') return classify(task);
   if (task.kind === 'output') return output(task);
   if (task.kind === 'preprocess') return preprocess(task);
   if (task.kind === 'forward') return forward(task);
+  if (task.kind === 'close') return close();
   await allStarted();
   if (init.backend === 'none') return { ready: true } satisfies ReadyReply;
   const session = await sessionReady;

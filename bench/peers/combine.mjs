@@ -36,7 +36,12 @@ const rows = [...best.values()].map((r) => ({
   latencyMsP50: r.latencyMs?.p50,
 }));
 for (const f of [...(a.torch ?? []), ...(a.ort ?? [])]) if (f && exists(f)) for (const r of read(f)) if (r.engine) rows.push({ ...r, gpu: r.gpu || gpu });
-writeFileSync(a.out, JSON.stringify(rows, null, 1) + '\n');
+// The one-call-at-a-time rows go to the JSON too, marked inFlight: 1 (the table and ratios use the others).
+const loneRows = [...lone.values()].map((r) => ({
+  engine: `vit-${r.backend}`, batchSize: r.batchSize, imageSize: r.imageSize, inFlight: 1, imagesPerSecond: Math.round(r.imagesPerSecond * 10) / 10,
+  gpu, workers: r.workers, deviceMsP50: r.deviceMs?.p50, latencyMsP50: r.latencyMs?.p50,
+}));
+writeFileSync(a.out, JSON.stringify([...rows, ...loneRows], null, 1) + '\n');
 
 const engines = [...new Set(rows.map((r) => r.engine))].sort((x, y) => Number(y.startsWith('vit-')) - Number(x.startsWith('vit-')) || x.localeCompare(y));
 const cols = [...new Set(rows.map((r) => `${r.imageSize}/${r.batchSize}`))].sort((x, y) => {

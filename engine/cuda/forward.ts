@@ -358,10 +358,10 @@ export class Plan {
   }
 
   /** Runs one batch: pixels float32 [batch, C, H, W] -> logits float32 [batch, out]. */
-  async run(pixels: Float32Array): Promise<Float32Array> {
+  async run(pixels: Float32Array, reusedInput = false): Promise<Float32Array> {
     const { api } = this.s;
     const st = this.stream;
-    this.upload(pixels);
+    this.upload(pixels, reusedInput);
     api.check('driver', api.cu.cuEventRecord(this.evStart, st) as number, 'cuEventRecord');
     api.check('driver', api.cu.cuGraphLaunch(this.graphExec, st) as number, 'cuGraphLaunch', `running a batch of ${this.batch}`);
     api.check('driver', api.cu.cuEventRecord(this.evEnd, st) as number, 'cuEventRecord');
@@ -379,13 +379,14 @@ export class Plan {
   }
 
   /**
-   * Pixels to the device on the plan's stream: by DMA straight from the caller's buffer where HostPins has
-   * page-locked it (the first such upload read back and compared once), else through the pinned staging buffer.
+   * Pixels to the device on the plan's stream: by DMA straight from the caller's buffer where the caller says it
+   * comes back and HostPins has page-locked it (the first such upload read back and compared once), else through
+   * the pinned staging buffer.
    */
-  private upload(pixels: Float32Array): void {
+  private upload(pixels: Float32Array, reusedInput: boolean): void {
     const { api, pins } = this.s;
     const st = this.stream;
-    if (pins.pinned(pixels)) {
+    if (reusedInput && pins.pin(pixels)) {
       try {
         api.check('driver', api.cu.cuMemcpyHtoDAsync(this.dIn, pixels, pixels.byteLength, st) as number, 'cuMemcpyHtoDAsync', 'uploading pixels');
         if (pins.verified) return;
@@ -398,7 +399,7 @@ export class Plan {
         }
         pins.disable('a direct upload did not read back equal');
       } catch (e) {
-        if (e instanceof CudaError) throw e;
+        if (e instanceof CudaError && e.sticky) throw e;
         pins.disable(`direct upload: ${(e as Error).message}`);
       }
     }

@@ -4,7 +4,7 @@
  */
 import type { ViTModel } from '../../model/weights.js';
 import { outputWidth, type ModelOutput } from '../../model/shapes.js';
-import { defaultPrecision, type InferenceSession, type SessionOptions } from '../types.js';
+import { defaultPrecision, type InferenceSession, type RunHints, type SessionOptions } from '../types.js';
 import { CudaApi } from './driver.js';
 import { CudaError } from './errors.js';
 import { PlanPool, RunsInFlight } from '../plan-pool.js';
@@ -73,11 +73,11 @@ export class CudaSession implements InferenceSession {
     this.pools.release(plan);
   }
 
-  run(pixels: Float32Array, batch: number): Promise<Float32Array> {
-    return this.inFlight.track(this.runNow(pixels, batch));
+  run(pixels: Float32Array, batch: number, hints?: RunHints): Promise<Float32Array> {
+    return this.inFlight.track(this.runNow(pixels, batch, hints?.reusedInput ?? false));
   }
 
-  private async runNow(pixels: Float32Array, batch: number): Promise<Float32Array> {
+  private async runNow(pixels: Float32Array, batch: number, reusedInput: boolean): Promise<Float32Array> {
     if (this.disposed) throw new Error('engine/cuda: session is disposed');
     const g = geometry(this.model);
     const per = g.C * g.H * g.W;
@@ -92,7 +92,7 @@ export class CudaSession implements InferenceSession {
       const plan = await this.acquire(n);
       try {
         this.makeCurrent();
-        out.set(await plan.run(pixels.subarray(b0 * per, (b0 + n) * per)), b0 * width);
+        out.set(await plan.run(pixels.subarray(b0 * per, (b0 + n) * per), reusedInput), b0 * width);
         ms += plan.lastDeviceMs ?? NaN;
       } catch (e) {
         if (e instanceof CudaError && e.sticky) this.broken = true;
