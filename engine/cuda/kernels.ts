@@ -340,7 +340,7 @@ __device__ __forceinline__ void mma1688(float *d, const u32 *a, const u32 *b) {
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
-// MIN_BLOCKS per SM: a register budget ptxas meets with no spills (3 without the split PV, 2 with it).
+// MIN_BLOCKS per SM: a register budget ptxas meets with no spills (3 unsplit, and for the QKᵀ split up to HD 64; else 2).
 extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const float *__restrict__ qkv, float *__restrict__ out, int N, int D, int heads, float scale_log2) {
   __shared__ __align__(16) float Ks[KT * KPAD];
   __shared__ __align__(16) float Vs[KT * KPAD];
@@ -510,7 +510,7 @@ export function kernelSource(cfg: KernelConfig): string {
   if (tf32Kernel && (cfg.headDim % 8 !== 0 || cfg.headDim > 88)) throw new Error(`engine/cuda: TF32 attention needs a head dim that is a multiple of 8, at most 88 (got ${cfg.headDim})`);
   const attention = !tf32Kernel
     ? kind === 'mma16' ? attentionMma : attentionSimt
-    : `#define SPLIT_S ${kind === 'tf32' ? 0 : 1}\n#define SPLIT_PV ${kind === 'tf32x3' ? 1 : 0}\n#define MIN_BLOCKS ${kind === 'tf32x3' ? 2 : 3}\n${attentionTf32}`;
+    : `#define SPLIT_S ${kind === 'tf32' ? 0 : 1}\n#define SPLIT_PV ${kind === 'tf32x3' ? 1 : 0}\n#define MIN_BLOCKS ${kind === 'tf32' || (kind === 'tf32x3-qk' && cfg.headDim <= 64) ? 3 : 2}\n${attentionTf32}`;
   return [`#define HD ${cfg.headDim}`, common, actDefs(cfg.act, cfg.tf32 ?? false), elementwise, layerNorm, attention].join('\n');
 }
 
