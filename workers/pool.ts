@@ -206,14 +206,19 @@ export class InferencePool {
   private async waitReady(): Promise<void> {
     // Decode-only workers answer once all of them have loaded (close() waits for these tasks too).
     const prep = this.prep ? Array.from({ length: this.prepWorkers }, () => this.task(this.prep!, { kind: 'ready' })) : [];
-    const [replies] = (await Promise.all([Promise.all(Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.task(this.pool, { kind: 'ready' }))), ...prep])) as [ReadyReply[]];
+    const [replies] = (await Promise.all([Promise.all(Array.from({ length: this.runSlots }, () => this.task(this.pool, { kind: 'ready' }))), ...prep])) as [ReadyReply[]];
     const devices = [...new Set(replies.map((r) => r.device).filter((d): d is string => !!d))];
     this.device = devices.length ? devices.join('; ') : undefined;
   }
 
+  /** Runs the session workers hold at once (one task per slot reaches every worker: 'ready', 'close'). */
+  private get runSlots(): number {
+    return this.workers * this.inFlightPerWorker;
+  }
+
   /** Batches to keep submitted so every worker is busy. */
   get concurrency(): number {
-    return Math.max(this.workers * this.inFlightPerWorker, this.prepWorkers);
+    return Math.max(this.runSlots, this.prepWorkers);
   }
 
   /**
@@ -327,7 +332,7 @@ export class InferencePool {
     while (this.running.size) await Promise.all(this.running);
     // Sessions dispose before their workers end (GPU memory, page-locked host memory, the device context); a
     // worker that does not answer within the limit is ended anyway.
-    const closes = Array.from({ length: this.workers * this.inFlightPerWorker }, () => this.pool.run({ kind: 'close' }).catch(() => undefined));
+    const closes = Array.from({ length: this.runSlots }, () => this.pool.run({ kind: 'close' }).catch(() => undefined));
     await Promise.race([Promise.all(closes), new Promise((r) => setTimeout(r, CLOSE_LIMIT_MS).unref())]);
     await Promise.all([this.pool, ...(this.prep ? [this.prep] : [])].map((p) => p.destroy()));
   }

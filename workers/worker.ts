@@ -24,13 +24,14 @@ const countStarted = () => void (init.started && Atomics.add(init.started, 0, 1)
 if (init.backend === 'none') countStarted();
 else sessionReady.then(countStarted, countStarted);
 
-/** Resolves when every worker of the pool has settled its start, or after `limitMs` (a worker that died loading). */
-async function allStarted(limitMs = 120_000): Promise<void> {
+/** Resolves when the pool-wide counter slot[0] reaches `target` (absent: at once), or after `limitMs`. */
+async function counted(slot: Int32Array | undefined, target: number | undefined, limitMs: number): Promise<void> {
   const t0 = Date.now();
-  while (init.started && init.threads && Atomics.load(init.started, 0) < init.threads && Date.now() - t0 < limitMs) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  while (slot && target && Atomics.load(slot, 0) < target && Date.now() - t0 < limitMs) await new Promise((r) => setTimeout(r, 5));
 }
+
+/** Resolves when every worker of the pool has settled its start, or after `limitMs` (a worker that died loading). */
+const allStarted = (limitMs = 120_000) => counted(init.started, init.threads, limitMs);
 
 /** Test hook: a worker that meets a file whose path contains this marker dies, as a crashing decoder would. */
 const crashMarker = process.env.VIT_TEST_WORKER_CRASH_MARKER;
@@ -119,10 +120,7 @@ let disposed: Promise<void> | undefined;
  */
 async function close(limitMs = 10_000): Promise<{ closed: true }> {
   if (init.closing) Atomics.add(init.closing, 0, 1);
-  const t0 = Date.now();
-  while (init.closing && init.closeTasks && Atomics.load(init.closing, 0) < init.closeTasks && Date.now() - t0 < limitMs) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await counted(init.closing, init.closeTasks, limitMs);
   disposed ??= sessionReady.then(
     async (s) => {
       await s.dispose();

@@ -18,12 +18,9 @@ const best = new Map();
 // Rows timed one call at a time (--in-flight 1) give the batch-1 latency lines, not throughput.
 const lone = new Map();
 for (const r of ours.flatMap((o) => o.results)) {
-  if (r.inFlight === 1) {
-    lone.set(`${r.backend}/${r.batchSize}/${r.imageSize}`, r);
-    continue;
-  }
   const key = `${r.backend}/${r.batchSize}/${r.imageSize}`;
-  if (!best.has(key) || best.get(key).imagesPerSecond < r.imagesPerSecond) best.set(key, r);
+  if (r.inFlight === 1) lone.set(key, r);
+  else if (!best.has(key) || best.get(key).imagesPerSecond < r.imagesPerSecond) best.set(key, r);
 }
 const rows = [...best.values()].map((r) => ({
   engine: r.backend === 'webgpu-fp16' ? 'vit-webgpu-f16' : `vit-${r.backend}`,

@@ -33,10 +33,12 @@ export interface KernelConfig {
  */
 export function chooseAttention(act: ActType, headDim: number, ccMajor: number, tf32 = false): AttentionKind {
   if (act !== 'f32') return 'mma16';
-  // K and V tiles of 64 rows x (HD + 4) floats must fit 48 KiB of static shared memory.
-  if (ccMajor < 8 || headDim % 8 !== 0 || headDim > 88) return 'simt';
+  if (ccMajor < 8 || !tf32HeadFits(headDim)) return 'simt';
   return tf32 ? 'tf32x3-qk' : 'tf32x3';
 }
+
+/** Head sizes the TF32 kernels take: k-steps of 8, and K and V tiles of 64 rows x (HD + 4) floats in 48 KiB. */
+const tf32HeadFits = (headDim: number): boolean => headDim % 8 === 0 && headDim <= 88;
 
 /** Key-tile and query-tile sizes of the attention kernels (also used for launch geometry). */
 export const ATTN_MMA_QTILE = 64; // 4 warps x 16 query rows
@@ -506,8 +508,8 @@ export function kernelSource(cfg: KernelConfig): string {
   if ((mma && cfg.headDim % 8 !== 0) || cfg.headDim > 256 || cfg.headDim < 1) throw new Error(`engine/cuda: head dim ${cfg.headDim} is not supported`);
   if (mma !== (kind === 'mma16')) throw new Error(`engine/cuda: attention ${kind} does not take ${cfg.act} activations`);
   if (cfg.tf32 && cfg.act !== 'f32') throw new Error(`engine/cuda: TF32 rounding needs float32 activations, not ${cfg.act}`);
-  const tf32Kernel = kind === 'tf32' || kind === 'tf32x3' || kind === 'tf32x3-qk';
-  if (tf32Kernel && (cfg.headDim % 8 !== 0 || cfg.headDim > 88)) throw new Error(`engine/cuda: TF32 attention needs a head dim that is a multiple of 8, at most 88 (got ${cfg.headDim})`);
+  const tf32Kernel = kind.startsWith('tf32');
+  if (tf32Kernel && !tf32HeadFits(cfg.headDim)) throw new Error(`engine/cuda: TF32 attention needs a head dim that is a multiple of 8, at most 88 (got ${cfg.headDim})`);
   const attention = !tf32Kernel
     ? kind === 'mma16' ? attentionMma : attentionSimt
     : `#define SPLIT_S ${kind === 'tf32' ? 0 : 1}\n#define SPLIT_PV ${kind === 'tf32x3' ? 1 : 0}\n#define MIN_BLOCKS ${kind === 'tf32' || (kind === 'tf32x3-qk' && cfg.headDim <= 64) ? 3 : 2}\n${attentionTf32}`;

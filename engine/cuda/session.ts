@@ -149,7 +149,6 @@ export async function createCudaSession(model: ViTModel, opts: CudaSessionOption
   }
   const ctx = api.retainContext(ordinal);
   try {
-    if (opts.attention && (opts.attention === 'mma16') !== (act !== 'f32')) throw new Error(`engine/cuda: attention ${opts.attention} does not run in ${precision}`);
     const kernels = compileKernels(api, device, precision, hd, opts.attention);
     const weights = uploadWeights(api, model, precision, kernels.fn.convert_f32);
     const gelu = opts.gelu ?? (c.hiddenAct === 'gelu_tanh' ? 'tanh' : 'erf');
