@@ -282,8 +282,10 @@ async function modelSection(): Promise<ModelRow[]> {
     ['fp16 simt-attention', { precision: 'fp16', f16Attention: 'simt' }, [224, 384]],
   ];
   if (ctx.hasF16Matrix) {
-    for (const t of ['128x128x32', '64x128x32']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }, [224]]);
-    for (const [W, CH] of [[4, 64], [8, 32], [2, 64], [4, 32], [2, 32], [1, 64], [1, 32]]) variants.push([`fp16 attention w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W: W!, CH: CH! } }, [224, 384]]);
+    for (const t of ['128x128x32', '128x256x32 s1', '256x128x32 s1']) if (sgmatUsable(t, lim)) variants.push([`fp16 tile ${t}`, { precision: 'fp16', f16Path: 'subgroup-matrix', f16Tile: t }, [224]]);
+    for (const [form, W, CH] of [['online', 8, 32], ['online', 8, 16], ['online', 4, 64], ['online', 4, 32], ['two-pass', 8, 32]] as const) {
+      variants.push([`fp16 attention ${form} w${W} ch${CH}`, { precision: 'fp16', f16AttentionConfig: { W, CH, form } }, [224, 384]]);
+    }
   }
   ctx.destroy();
   const rows: ModelRow[] = [];
@@ -415,7 +417,9 @@ async function attentionSection(): Promise<AttentionRow[]> {
       const variants: { name: string; BQ: number; BKV: number; code: () => { code: string; grid(b: number): [number, number, number] } }[] = [];
       for (const BQ of [32, 64, 128]) for (const BKV of [8, 16, 32]) variants.push({ name: `simt BQ ${BQ} BKV ${BKV}`, BQ, BKV, code: () => attentionKernel(N, D, H, { BQ, BKV, io }) });
       if (io === 'f16' && ctx.hasF16Matrix) {
-        for (const W of [1, 2, 4, 8]) for (const CH of [16, 32, 64]) variants.push({ name: `sgmat W ${W} CH ${CH}`, BQ: W * 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W, CH, SG: ctx.subgroupSize ?? 32 }) });
+        for (const form of ['online', 'two-pass'] as const) {
+          for (const W of [1, 2, 4, 8]) for (const CH of [16, 32, 64]) variants.push({ name: `sgmat ${form} W ${W} CH ${CH}`, BQ: W * 16, BKV: CH, code: () => attentionSgmatKernel(N, D, H, { W, CH, SG: ctx.subgroupSize ?? 32, form }) });
+        }
       }
       let ref: Float32Array | undefined;
       for (const v of variants) {

@@ -18,6 +18,7 @@ import { syntheticModel } from '../dev/synthetic.js';
 import { compareArrays } from '../engine/compare.js';
 import { forward64 } from '../model/reference.js';
 import { randomArray } from '../util/random.js';
+import { waitFor } from '../engine/cuda/forward.js';
 
 function hasNvcc(): boolean {
   try {
@@ -131,6 +132,20 @@ describe('cuda: kernel source', () => {
       }
     }
   }, 180_000);
+});
+
+describe('cuda: waiting for a batch', () => {
+  it('polls until the event is done, however long it takes against the expected time, and passes its errors on', async () => {
+    for (const [expected, polls] of [[undefined, 3], [0.5, 40], [4, 1]] as const) {
+      let n = 0;
+      await waitFor(() => ++n > polls, expected);
+      expect(n).toBe(polls + 1);
+    }
+    const t0 = performance.now();
+    await waitFor(() => performance.now() - t0 > 8, 5); // past the polling window: millisecond polls take over
+    expect(performance.now() - t0).toBeGreaterThan(8);
+    await expect(waitFor(() => { throw new CudaError('driver', 700, 'cuEventQuery'); }, 1)).rejects.toThrow(CudaError);
+  });
 });
 
 describe('cuda: where CUDA is missing', () => {

@@ -27,7 +27,7 @@ import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
 import { sgmatKernel } from '../engine/webgpu/kernels/gemm-sgmat.js';
 import { gemmConfigKey, gemmKernel, type GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
 import { attentionSgmatFits, attentionSgmatKernel } from '../engine/webgpu/kernels/attention-sgmat.js';
-import { chooseAttentionSgmat, chooseSgmatTile, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
+import { ATTENTION_SGMAT_CONFIGS, attentionSgmatCandidates, chooseSgmatTile, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
 import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
 import { createWebGPUSession, preparePlan } from '../engine/webgpu/session.js';
 import { padTo4, transposePad } from '../engine/webgpu/weights.js';
@@ -78,8 +78,10 @@ describe('f16 on the CPU', () => {
 
 describe('subgroup-matrix tile choice', () => {
   it('takes big tiles where the grid fills the GPU, small ones at batch 1, and respects the memory limit', () => {
-    expect(chooseSgmatTile(50432, 3072)).toBe('128x128x32');
+    expect(chooseSgmatTile(50432, 3072)).toBe('128x256x32 s1');
+    expect(chooseSgmatTile(50432, 768)).toBe('128x256x32 s1');
     expect(chooseSgmatTile(12608, 768)).toBe('128x128x32');
+    expect(chooseSgmatTile(12608, 3072)).toBe('128x128x32');
     expect(chooseSgmatTile(197, 768)).toBe('64x64x32');
     expect(chooseSgmatTile(197, 2304)).toBe('64x128x32');
     // Dawn's null device: 16 KiB of workgroup memory, subgroups up to 128 wide.
@@ -115,20 +117,24 @@ describe.skipIf(!!noNull)('f16 kernels compile and fp16 plans validate (Dawn nul
     });
   }
   it('subgroup-matrix attention: WGSL valid for ViT-B at 224 and 384, DeiT-tiny, subgroups of 16, 32, 64', async () => {
-    for (const [N, D, heads, W, CH, SG] of [
-      [197, 768, 12, 4, 64, 32], [577, 768, 12, 2, 32, 32], [197, 192, 3, 1, 16, 64], [50, 128, 2, 4, 64, 16], [197, 768, 12, 8, 32, 32],
-    ] as const) {
-      const k = attentionSgmatKernel(N, D, heads, { W, CH, SG });
-      expect(k.threads).toBe(W * SG);
-      expect(k.grid(3)).toEqual([Math.ceil(Math.ceil(N / 16) / W), heads, 3]);
-      await ctx.compile(k.code, `attention-sgmat N${N} W${W} CH${CH} SG${SG}`);
+    for (const form of ['online', 'two-pass'] as const) {
+      for (const [N, D, heads, W, CH, SG] of [
+        [197, 768, 12, 4, 64, 32], [577, 768, 12, 2, 32, 32], [197, 192, 3, 1, 16, 64], [50, 128, 2, 4, 64, 16], [197, 768, 12, 8, 32, 32],
+      ] as const) {
+        const k = attentionSgmatKernel(N, D, heads, { W, CH, SG, form });
+        expect(k.threads).toBe(W * SG);
+        expect(k.grid(3)).toEqual([Math.ceil(Math.ceil(N / 16) / W), heads, 3]);
+        await ctx.compile(k.code, `attention-sgmat ${form} N${N} W${W} CH${CH} SG${SG}`);
+      }
     }
     expect(attentionSgmatFits(768, 12)).toBe(true);
     expect(attentionSgmatFits(96, 4)).toBe(false); // head dim 24
     expect(() => attentionSgmatKernel(197, 96, 4)).toThrow(/multiple of 16/);
     // The null device's 16 KiB and 128-wide subgroups fit none of the preferred shapes: SIMT attention there.
-    expect(chooseAttentionSgmat(197, 768, 12, sgmatLimits(ctx, 32))).toBeUndefined();
-    expect(chooseAttentionSgmat(197, 768, 12, { maxWorkgroupBytes: 49152, maxSubgroupSize: 32, SG: 32 })).toEqual({ W: 4, CH: 64, SG: 32 });
+    expect(attentionSgmatCandidates(197, 768, 12, sgmatLimits(ctx, 32))).toEqual([]);
+    const h100 = attentionSgmatCandidates(197, 768, 12, { maxWorkgroupBytes: 49152, maxSubgroupSize: 32, SG: 32 });
+    expect(h100[0]).toEqual({ ...ATTENTION_SGMAT_CONFIGS[0], SG: 32 });
+    expect(h100.some((c) => c.form === 'two-pass')).toBe(true); // the fallback when the online form fails its self-check
   });
   for (const f16Path of ['subgroup-matrix', 'simt'] as const) {
     it(`hf-tiny at 224x320, fp16 ${f16Path}: every pipeline, bind group and dispatch`, async () => {

@@ -370,7 +370,7 @@ export class Plan {
     const done = api.event(false);
     try {
       api.check('driver', api.cu.cuEventRecord(done, st) as number, 'cuEventRecord');
-      await waitFor(api, done, this.lastDeviceMs);
+      await waitFor(() => api.eventDone(done), this.lastDeviceMs);
     } finally {
       api.cu.cuEventDestroy(done);
     }
@@ -449,13 +449,15 @@ export class Plan {
 }
 
 /**
- * Resolves when `ev` completes without blocking the thread: sleeps most of the expected time, then polls.
- * A failed kernel surfaces here as a CudaError.
+ * Resolves when `done()` (the event's query; a failed kernel throws there as a CudaError) turns true, without
+ * blocking the thread: sleeps through most of the expected device time, polls with setImmediate (microseconds
+ * apart) until 1.25x that time + 2 ms, then every millisecond (a wait that long is queued behind other work).
  */
-async function waitFor(api: CudaApi, ev: Handle, expectedMs: number | undefined): Promise<void> {
-  if (expectedMs && expectedMs > 2) await new Promise((r) => setTimeout(r, Math.floor(expectedMs * 0.8)));
-  let spins = 0;
-  while (!api.eventDone(ev)) {
-    await new Promise((r) => (++spins < 200 ? setImmediate(r) : setTimeout(r, 1)));
+export async function waitFor(done: () => boolean, expectedMs: number | undefined): Promise<void> {
+  const t0 = performance.now();
+  if (expectedMs && expectedMs > 3) await new Promise((r) => setTimeout(r, Math.floor(expectedMs - 1.5)));
+  const spinUntil = t0 + 1.25 * (expectedMs ?? 0) + 2;
+  while (!done()) {
+    await new Promise((r) => (performance.now() < spinUntil ? setImmediate(r) : setTimeout(r, 1)));
   }
 }

@@ -70,7 +70,11 @@ export async function checkSgmatAttention(ctx: GpuContext, kernels: KernelCache,
   const U = GPUBufferUsage;
   let seed = 4242;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-  const qkv = Float32Array.from({ length: N * 3 * D }, () => f16Round(rnd() * 2)); // scores up to ~|64 * 4| / 8
+  // Keys grow along the sequence (up to 5x), so a row's max keeps rising and the online form's rescaling runs.
+  const qkv = Float32Array.from({ length: N * 3 * D }, (_, i) => {
+    const [tok, col] = [Math.floor(i / (3 * D)), i % (3 * D)];
+    return f16Round(rnd() * 2 * (col >= D && col < 2 * D ? 1 + (4 * tok) / N : 1));
+  });
   const k = await kernels.attentionSgmat(N, D, heads, o);
   const inBuf = ctx.upload(toF16(qkv), 'attention check qkv');
   const bytes = N * D * 2;

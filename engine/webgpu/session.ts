@@ -14,8 +14,8 @@ import type { ViTModel } from '../../model/weights.js';
 import type { InferenceSession, SessionOptions } from '../types.js';
 import { PlanPool, RunsInFlight } from '../plan-pool.js';
 import { createGpuContext, type GpuContext } from './device.js';
-import { attentionSgmatFits } from './kernels/attention-sgmat.js';
-import { chooseAttentionSgmat, KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
+import { attentionSgmatFits, type AttentionSgmatForm } from './kernels/attention-sgmat.js';
+import { attentionSgmatCandidates, KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
 import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
 import { checkSgmatAttention, checkSgmatTile } from './selfcheck.js';
 import { uploadModel, type ModelBuffers } from './weights.js';
@@ -156,12 +156,12 @@ export interface WebGPUSessionOptions extends SessionOptions {
   /** fp16 on subgroup matrices: attention there too ('auto', the default, after its self-check) or SIMT ('simt'). */
   f16Attention?: 'auto' | 'simt';
   /** That attention's shape (device check); else the first of ATTENTION_SGMAT_CONFIGS the device runs. */
-  f16AttentionConfig?: { W: number; CH: number };
+  f16AttentionConfig?: { W: number; CH: number; form: AttentionSgmatForm };
 }
 
 /** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
 function candidateTiles(forced: string | undefined, lim: SgmatLimits): string[] {
-  return forced ? [forced] : ['128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'].filter((t) => sgmatUsable(t, lim));
+  return forced ? [forced] : ['128x256x32 s1', '128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'].filter((t) => sgmatUsable(t, lim));
 }
 
 /** The kernel path for the requested precision and what the device offers, with a one-line reason. */
@@ -203,21 +203,24 @@ async function chooseAttention(ctx: GpuContext, kernels: KernelCache, model: ViT
   const SIMT = 'SIMT attention';
   if (opts.f16Attention === 'simt') return SIMT;
   if (!attentionSgmatFits(D, heads)) return `${SIMT} (head dim ${D / heads} is not a multiple of 16)`;
-  const cfg = chooseAttentionSgmat(N, D, heads, sgmatLimits(ctx, path.matrix!.SG), opts.f16AttentionConfig);
-  if (!cfg) return `${SIMT} (no subgroup-matrix attention shape fits this device)`;
-  let why: string | undefined;
-  try {
-    const worst = await checkSgmatAttention(ctx, kernels, N, D, heads, cfg);
-    if (!(worst <= 1)) why = `failed its self-check (error ${worst.toPrecision(3)}x the bar)`;
-  } catch (e) {
-    why = `did not run: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`;
+  const candidates = attentionSgmatCandidates(N, D, heads, sgmatLimits(ctx, path.matrix!.SG), opts.f16AttentionConfig);
+  if (!candidates.length) return `${SIMT} (no subgroup-matrix attention shape fits this device)`;
+  const failed: string[] = [];
+  for (const cfg of candidates) {
+    const name = `${cfg.form} w${cfg.W} ch${cfg.CH}`;
+    try {
+      const worst = await checkSgmatAttention(ctx, kernels, N, D, heads, cfg);
+      if (worst <= 1) {
+        path.matrix!.attention = cfg;
+        return `subgroup-matrix attention ${name}${failed.length ? ` (${failed.join('; ')})` : ''}`;
+      }
+      failed.push(`${name} failed its self-check (error ${worst.toPrecision(3)}x the bar)`);
+    } catch (e) {
+      failed.push(`${name} did not run: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`);
+    }
+    process.stderr.write(`engine/webgpu: subgroup-matrix attention ${failed.at(-1)}\n`);
   }
-  if (why) {
-    process.stderr.write(`engine/webgpu: subgroup-matrix attention ${why}; using SIMT attention\n`);
-    return `${SIMT}: subgroup-matrix attention ${why}`;
-  }
-  path.matrix!.attention = cfg;
-  return `subgroup-matrix attention w${cfg.W} ch${cfg.CH}`;
+  return `${SIMT}: subgroup-matrix attention ${failed.join('; ')}`;
 }
 
 export async function createWebGPUSession(model: ViTModel, opts: WebGPUSessionOptions = {}): Promise<InferenceSession> {

@@ -6,9 +6,9 @@
  * pre-transposed to [K, pad4(N)] f16, bias f32, C f32 or f16. One workgroup computes a BM x BN block
  * with WM x WN subgroups; each subgroup owns an (FM*16) x (FN*16) block held in FM*FN 16x16 f32 result
  * matrices. Per K step the workgroup stages a BM x BK tile of A and a BK x BN tile of B in workgroup
- * memory (row-major, rows padded by 8 halves so rows start 16 bytes apart and spread over banks), double
- * buffered: the next tile is fetched into registers (vec4<f16>) while the current one is multiplied, then
- * written to the other buffer, one barrier per step. Each 16-deep slice loads FM left and FN right
+ * memory (row-major, rows padded by 8 halves so rows start 16 bytes apart and spread over banks): the next
+ * tile is fetched into registers (vec4<f16>) while the current one is multiplied, then written to the other
+ * buffer, one barrier per step (`stages` 2), or to the same buffer after a second barrier (`stages` 1). Each 16-deep slice loads FM left and FN right
  * matrices and issues FM*FN multiply-accumulates.
  *
  * Epilogue: each result matrix goes through a 16x16 f32 scratch per subgroup (subgroupMatrixStore), then
@@ -30,6 +30,8 @@ export interface SgmatConfig {
   /** Subgroups along M and N. */
   WM: number;
   WN: number;
+  /** Staged tile buffers: 2 (default; one barrier per K step) or 1 (half the workgroup memory, two barriers). */
+  stages?: 1 | 2;
 }
 
 export interface SgmatShape extends SgmatConfig {
@@ -48,7 +50,7 @@ export interface SgmatKernel {
   grid(M: number): [number, number];
 }
 
-export const sgmatKey = (c: SgmatConfig) => `${c.BM}x${c.BN}x${c.BK} w${c.WM}x${c.WN}`;
+export const sgmatKey = (c: SgmatConfig) => `${c.BM}x${c.BN}x${c.BK} w${c.WM}x${c.WN}${c.stages === 1 ? ' s1' : ''}`;
 
 const ERR = 'engine/webgpu/kernels/gemm-sgmat.ts';
 const F = 16; // fragment edge (the 16x16x16 configuration)
@@ -76,7 +78,8 @@ export function sgmatKernel(s: SgmatShape): SgmatKernel {
   const bLoads = Math.ceil(bVec / T);
   const perLane = (F * F) / 4 / SG; // vec4 of one 16x16 result per lane
   if (!Number.isInteger(perLane) || perLane < 1) throw new Error(`${ERR}: subgroup size ${SG} does not split a 16x16 result`);
-  const workgroupBytes = 2 * 2 * (aBuf + bBuf) + 4 * NSG * F * F;
+  const ST = s.stages ?? 2;
+  const workgroupBytes = ST * 2 * (aBuf + bBuf) + 4 * NSG * F * F;
 
   const rep = (n: number, f: (i: number) => string, sep = '\n') => Array.from({ length: n }, (_, i) => f(i)).join(sep);
   const act = epilogue === 'bias-gelu' ? 'v = gelu_erf_v4(v);' : epilogue === 'bias-gelu-tanh' ? 'v = gelu_tanh_v4(v);' : '';
@@ -164,9 +167,9 @@ struct Params { M: u32, _p1: u32, _p2: u32, _p3: u32 }
 @group(0) @binding(4) var<uniform> P: Params;
 
 const KTILES = ${Math.ceil(K / BK)}u;
-// Two staged A tiles [BM][BK + ${PAD}] and B tiles [BK][BN + ${PAD}] (double buffer); one 16x16 f32 scratch per subgroup.
-var<workgroup> As: array<f16, ${2 * aBuf}>;
-var<workgroup> Bs: array<f16, ${2 * bBuf}>;
+// ${ST} staged A tile(s) [BM][BK + ${PAD}] and B tile(s) [BK][BN + ${PAD}]; one 16x16 f32 scratch per subgroup.
+var<workgroup> As: array<f16, ${ST * aBuf}>;
+var<workgroup> Bs: array<f16, ${ST * bBuf}>;
 var<workgroup> Sc: array<f32, ${NSG * F * F}>;
 
 @compute @workgroup_size(${T})
@@ -186,7 +189,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   workgroupBarrier();
 
   for (var t = 0u; t < KTILES; t++) {
-    let cur = t % 2u;
+    let cur = ${ST === 2 ? 't % 2u' : '0u'};
     let hasNext = t + 1u < KTILES;   // uniform: no barrier depends on non-uniform flow
     if (hasNext) {
       ${fetch(`(t + 1u) * ${BK}u`)}
@@ -194,8 +197,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
     let aBase = cur * ${aBuf}u + rowBase * ${ASTR}u;
     let bBase = cur * ${bBuf}u + colBase;
 ${rep(BK / F, slice)}
-    if (hasNext) {
-      ${stash('(1u - cur)')}
+${ST === 1 ? '    workgroupBarrier();   // every subgroup done with the one buffer\n' : ''}    if (hasNext) {
+      ${stash(ST === 2 ? '(1u - cur)' : '0u')}
     }
     workgroupBarrier();
   }

@@ -55,6 +55,7 @@ export const SGMAT_TILES: Readonly<Record<string, SgmatConfig>> = {
   '64x64x32': { BM: 64, BN: 64, BK: 32, WM: 2, WN: 2 },
   '64x64x16': { BM: 64, BN: 64, BK: 16, WM: 2, WN: 2 },
   '32x64x32': { BM: 32, BN: 64, BK: 32, WM: 1, WN: 2 },
+  '128x256x32 s1': { BM: 128, BN: 256, BK: 32, WM: 2, WN: 4, stages: 1 },
 };
 
 /** Subgroup-matrix workgroups wanted at least before a larger tile is used (one per SM on a 132-SM H100). */
@@ -80,16 +81,21 @@ export function sgmatUsable(name: string, lim: SgmatLimits): boolean {
   return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
 }
 
+/** Rows from which the 128x256 single-buffered tile pays (measured at 50432 rows, not at 12608). */
+export const SGMAT_WIDE_ROWS = 32768;
+
 /**
  * The subgroup-matrix tile for an M x N output, as measured on an H100 (scripts/webgpu-f16-check.sh, NOTES.md
- * "f16"): 128x128x32 wherever its grid has SGMAT_MIN_WORKGROUPS workgroups (every ViT-B GEMM from batch 64 on:
- * 2594 img/s at batch 64 against 2193-2299 for the 64-wide tiles), else 64x128x32 for wide outputs and
- * 64x64x32 for the rest (batch 1: 12.7 and 4.6 TFLOP/s against 11.7 and 3.8 for the next best); only tiles the
- * device can run (else the smallest it can).
+ * "f16"): 128x256x32 single-buffered from SGMAT_WIDE_ROWS rows (ViT-B 224 batch 256: 66.5 ms against 70.6 with
+ * 128x128x32, which stays ahead at batch 64: 19.4 ms against 19.8), 128x128x32 wherever its grid has
+ * SGMAT_MIN_WORKGROUPS workgroups (every ViT-B GEMM from batch 64 on: 2594 img/s at batch 64 against 2193-2299
+ * for the 64-wide tiles), else 64x128x32 for wide outputs and 64x64x32 for the rest (batch 1: 12.7 and 4.6
+ * TFLOP/s against 11.7 and 3.8 for the next best); only tiles the device can run (else the smallest it can).
  */
 export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMITED): string {
   const big = SGMAT_TILES['128x128x32']!;
   const order = [
+    ...(M >= SGMAT_WIDE_ROWS ? ['128x256x32 s1'] : []),
     ...(Math.ceil(M / big.BM) * Math.ceil(N / big.BN) >= SGMAT_MIN_WORKGROUPS ? ['128x128x32'] : []),
     ...(N >= 1536 ? ['64x128x32', '64x64x32'] : ['64x64x32']),
     '32x64x32',
@@ -100,22 +106,22 @@ export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMIT
   return name;
 }
 
-/** Subgroup-matrix attention shapes (W subgroups, CH keys staged) in order of preference (NOTES.md, "f16"). */
-export const ATTENTION_SGMAT_CONFIGS: readonly { W: number; CH: number }[] = [
-  { W: 4, CH: 64 },
-  { W: 2, CH: 64 },
-  { W: 4, CH: 32 },
-  { W: 2, CH: 32 },
-  { W: 4, CH: 16 },
+/** Subgroup-matrix attention shapes (W subgroups, CH keys staged, form) in order of preference (NOTES.md, "f16"). */
+export const ATTENTION_SGMAT_CONFIGS: readonly Omit<AttentionSgmatShape, 'SG'>[] = [
+  { W: 8, CH: 32, form: 'online' },
+  { W: 8, CH: 16, form: 'online' },
+  { W: 8, CH: 32, form: 'two-pass' },
+  { W: 4, CH: 32, form: 'two-pass' },
 ];
 
-/** The first ATTENTION_SGMAT_CONFIGS entry (or `forced`) this device can run, or undefined. */
-export function chooseAttentionSgmat(N: number, D: number, heads: number, lim: SgmatLimits, forced?: Omit<AttentionSgmatShape, 'SG'>): AttentionSgmatShape | undefined {
-  for (const c of forced ? [forced] : ATTENTION_SGMAT_CONFIGS) {
-    const k = attentionSgmatKernel(N, D, heads, { ...c, SG: lim.SG });
-    if (k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0) return { ...c, SG: lim.SG };
-  }
-  return undefined;
+/** The ATTENTION_SGMAT_CONFIGS entries (or `forced`) this device can run, in order. */
+export function attentionSgmatCandidates(N: number, D: number, heads: number, lim: SgmatLimits, forced?: Omit<AttentionSgmatShape, 'SG'>): AttentionSgmatShape[] {
+  return (forced ? [forced] : ATTENTION_SGMAT_CONFIGS)
+    .map((c) => ({ ...c, SG: lim.SG }))
+    .filter((c) => {
+      const k = attentionSgmatKernel(N, D, heads, c);
+      return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
+    });
 }
 
 export class KernelCache {
@@ -168,7 +174,7 @@ export class KernelCache {
 
   /** Fused attention on subgroup matrices (f16 in and out); `o` fixes W, CH and SG. */
   attentionSgmat(N: number, D: number, heads: number, o: AttentionSgmatShape): Promise<Compiled<AttentionSgmatKernel>> {
-    return this.get(`attention-sgmat N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}`, () => {
+    return this.get(`attention-sgmat ${o.form} N${N} D${D} H${heads} w${o.W} ch${o.CH} sg${o.SG}`, () => {
       const kernel = attentionSgmatKernel(N, D, heads, o);
       return { kernel, code: kernel.code };
     });
