@@ -66,10 +66,12 @@ async function main(): Promise<void> {
   const per = px.data.length / n;
   const bs = Number(a['batch-size']);
   const ours: Record<string, Float32Array> = {};
+  const paths: Record<string, string | undefined> = {};
   for (const p of a.precisions!.split(',') as Precision[]) {
     // --attention: the cuda attention kernel of tf32 (fp32, the baseline, keeps its float32-accurate default).
     const extra = a.attention && p === 'tf32' ? { attention: a.attention } : {};
     const s = await createSession(model, a.backend as BackendName, { precision: p, ...extra } as SessionOptions);
+    paths[p] = s.describe?.();
     try {
       const out = new Float32Array(n * k);
       for (let i = 0; i < n; i += bs) {
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     const torchDev = deviation(torch[p]!, torch.fp32!);
     return {
       precision: p,
+      path: paths[p],
       ours: oursDev,
       pytorch: torchDev,
       oursVsPytorchFp32: deviation(ours[p]!, torch.fp32!),
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       `${r.precision.padEnd(9)}  ${e(r.ours.maxAbs).padStart(10)}  ${e(r.ours.relL2).padStart(10)}  ${e(r.pytorch.maxAbs).padStart(12)}  ${e(r.pytorch.relL2).padStart(11)}  ${e(r.oursVsPytorchFp32.maxAbs).padStart(13)}  ${`${r.clearRows - r.top1FlipsOnClearRows.length}/${r.clearRows}`.padStart(11)}  ${r.pass ? 'yes' : 'NO'}`,
     );
   }
+  for (const r of rows) if (r.path) console.log(`${r.precision}: ${r.path}`);
   if (a.out) await writeFile(a.out, JSON.stringify({ ref: a.ref, model: a.model, backend: a.backend, inputs: n, rows }, null, 1));
 }
 

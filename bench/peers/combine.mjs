@@ -60,7 +60,7 @@ for (const s of [224, 384]) {
   const o = top('vit-webgpu', s);
   const w = top('onnxruntime-node-webgpu', s);
   const t = top('torch-fp32', s);
-  if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${ratio(o, w)} best onnxruntime-node-webgpu (${w}), ${ratio(o, t)} torch fp32 (${t})`);
+  if (o) console.log(`${s}: best vit-webgpu ${o} img/s = ${w ? `${ratio(o, w)} best onnxruntime-node-webgpu (${w}), ` : ''}${ratio(o, t)} torch fp32 (${t})`);
   const f16 = top('vit-webgpu-f16', s);
   if (f16) console.log(`${s}: best vit-webgpu-f16 ${f16} img/s = ${ratio(f16, o)} vit-webgpu fp32, ${ratio(f16, top('torch-tf32', s))} torch tf32`);
   for (const [ours, peer] of [['vit-cuda-bf16', 'torch-bf16'], ['vit-cuda-fp16', 'torch-fp16'], ['vit-cuda-tf32', 'torch-tf32'], ['vit-cuda-fp32', 'torch-fp32']]) {

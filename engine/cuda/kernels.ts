@@ -117,6 +117,14 @@ __device__ __forceinline__ void mma16816(float *d, const u32 *a, const u32 *b) {
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// Four 8x8 16-bit tiles from shared memory, lane l giving the address of row l % 8 of tile l / 8 (16-byte aligned);
+// TRANS: each tile transposed (a row-major [k][n] tile becomes an MMA B fragment).
+template <bool TRANS>
+__device__ __forceinline__ void ldsm_x4(u32 *r, const u16 *p) {
+  u32 a = (u32)__cvta_generic_to_shared(p);
+  if constexpr (TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
+  else asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a) : "memory");
+}
 `;
 }
 
@@ -231,11 +239,13 @@ const attentionMma = String.raw`
 #define KT 64
 #define HDP (((HD + 15) / 16) * 16)
 #define KPAD (HDP + 8)
-extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restrict__ qkv, act_t *__restrict__ out, int N, int D, int heads, float scale_log2) {
+// MIN_BLOCKS per SM: a register budget ptxas meets with no spills (4 up to HD 64: left alone it spilled at HD 24).
+extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const act_t *__restrict__ qkv, act_t *__restrict__ out, int N, int D, int heads, float scale_log2) {
   __shared__ __align__(16) u16 Ks[KT * KPAD];
   __shared__ __align__(16) u16 Vs[KT * KPAD];
   int bh = blockIdx.y, b = bh / heads, h = bh % heads;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  int lm = lane >> 3, lr = lane & 7;  // ldmatrix: this lane addresses row lr of tile lm
   long long ld = 3LL * D;
   const act_t *base = qkv + (long long)b * N * ld + h * HD;
   int q0 = blockIdx.x * QT + warp * 16;
@@ -272,15 +282,15 @@ extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restr
     float s[KT / 8][4];
     #pragma unroll
     for (int n = 0; n < KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    // K rows are B's columns: tiles (keys n*8.., d ks*16), (n*8.., ks*16+8), then the same for n+1.
     #pragma unroll
     for (int ks = 0; ks < HDP / 16; ks++) {
       #pragma unroll
-      for (int n = 0; n < KT / 8; n++) {
-        u32 bf[2];
-        const u16 *kr = Ks + (n * 8 + g) * KPAD + ks * 16 + 2 * t;
-        bf[0] = *(const u32 *)kr;
-        bf[1] = *(const u32 *)(kr + 8);
+      for (int n = 0; n < KT / 8; n += 2) {
+        u32 bf[4];
+        ldsm_x4<false>(bf, Ks + (n * 8 + (lm >> 1) * 8 + lr) * KPAD + ks * 16 + (lm & 1) * 8);
         mma16816(s[n], qa[ks], bf);
+        mma16816(s[n + 1], qa[ks], bf + 2);
       }
     }
     online_softmax(s, o, m0, m1, l0, l1, k0 + 2 * t, N, scale_log2);
@@ -292,13 +302,13 @@ extern "C" __global__ void __launch_bounds__(128) attention(const act_t *__restr
       pa[1] = pack_act(s[2 * kk][2], s[2 * kk][3]);
       pa[2] = pack_act(s[2 * kk + 1][0], s[2 * kk + 1][1]);
       pa[3] = pack_act(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      // V tiles transposed: (keys kk*16.., d n*8..), (kk*16+8.., n*8..), then the same for n+1.
       #pragma unroll
-      for (int n = 0; n < HDP / 8; n++) {
-        const u16 *vc = Vs + (kk * 16 + 2 * t) * KPAD + n * 8 + g;
-        u32 bf[2];
-        bf[0] = (u32)vc[0] | ((u32)vc[KPAD] << 16);
-        bf[1] = (u32)vc[8 * KPAD] | ((u32)vc[9 * KPAD] << 16);
+      for (int n = 0; n < HDP / 8; n += 2) {
+        u32 bf[4];
+        ldsm_x4<true>(bf, Vs + (kk * 16 + (lm & 1) * 8 + lr) * KPAD + (n + (lm >> 1)) * 8);
         mma16816(o[n], pa, bf);
+        mma16816(o[n + 1], pa, bf + 2);
       }
     }
   }
@@ -511,7 +521,7 @@ export function kernelSource(cfg: KernelConfig): string {
   const tf32Kernel = kind.startsWith('tf32');
   if (tf32Kernel && !tf32HeadFits(cfg.headDim)) throw new Error(`engine/cuda: TF32 attention needs a head dim that is a multiple of 8, at most 88 (got ${cfg.headDim})`);
   const attention = !tf32Kernel
-    ? kind === 'mma16' ? attentionMma : attentionSimt
+    ? kind === 'mma16' ? `#define MIN_BLOCKS ${cfg.headDim <= 64 ? 4 : 1}\n${attentionMma}` : attentionSimt
     : `#define SPLIT_S ${kind === 'tf32' ? 0 : 1}\n#define SPLIT_PV ${kind === 'tf32x3' ? 1 : 0}\n#define MIN_BLOCKS ${kind === 'tf32' || (kind === 'tf32x3-qk' && cfg.headDim <= 64) ? 3 : 2}\n${attentionTf32}`;
   return [`#define HD ${cfg.headDim}`, common, actDefs(cfg.act, cfg.tf32 ?? false), elementwise, layerNorm, attention].join('\n');
 }
