@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # GPU-machine calls (after `source .gpu/setup.sh`) for issues 10 and 11 together, in two parts (STEPS):
-#   accuracy  every cuda precision against fp32 and PyTorch on ViT-B random inputs and the DeiT-tiny photos (DEIT
-#             folder; scripts/cuda-check.sh vitb, scripts/cuda-deit-check.sh), webgpu fp16 conformance and accuracy
-#             against PyTorch autocast (scripts/webgpu-f16-check.sh compare,accuracy), the cuda bf16 per-stage
-#             split at 224 batch 256 and 384 batch 64                                                   (~4 min)
+#   accuracy  cuda fp32 on the carried fixtures, every cuda precision against fp32 and PyTorch on ViT-B random
+#             inputs and the DeiT-tiny photos (DEIT folder; scripts/cuda-check.sh compare,vitb,
+#             scripts/cuda-deit-check.sh), webgpu fp16 conformance and accuracy against PyTorch autocast
+#             (scripts/webgpu-f16-check.sh compare,accuracy; NO_WEBGPU=1 skips it), the cuda per-stage split
+#             (bf16 at 224 b256 and 384 b64, tf32 and fp32 at 224 b256)                                 (~4 min)
 #   pins      the cuda direct-upload check: equal logits, and ms per batch of 256 copied vs direct      (~20 s)
 #   peers     pins, then the peer run (bench/peers/run-all.sh: vit-webgpu fp32 + f16,
 #             vit-cuda fp32/tf32/bf16/fp16 with batch-1 latency one call at a time, PyTorch eager and at its
@@ -17,11 +18,11 @@ on() { [[ ",$STEPS," == *",$1,"* ]]; }
 DEIT=${DEIT:-.gpu-deit16}
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > "$O/gpu.txt"
 if on accuracy; then
-  { STEPS=vitb OUT="$O/cuda" timeout 150 bash scripts/cuda-check.sh; MODEL=$DEIT OUT="$O/cuda" timeout 90 bash scripts/cuda-deit-check.sh; } > "$O/cuda-accuracy.log" 2>&1
-  DEIT=$DEIT STEPS=compare,accuracy OUT="$O/f16" timeout 200 bash scripts/webgpu-f16-check.sh > "$O/f16.log" 2>&1
-  for spec in "256 224" "64 384"; do
-    read -r b s <<< "$spec"
-    timeout 40 node dist/bench/cuda-profile.js --model random:vit-base-patch16-224 --precision bf16 --batch $b --image-size $s --out "$O/cuda/profile-bf16-b$b-$s.json"
+  { STEPS=compare,vitb OUT="$O/cuda" timeout 170 bash scripts/cuda-check.sh; MODEL=$DEIT OUT="$O/cuda" timeout 90 bash scripts/cuda-deit-check.sh; } > "$O/cuda-accuracy.log" 2>&1
+  [ -n "${NO_WEBGPU:-}" ] || DEIT=$DEIT STEPS=compare,accuracy OUT="$O/f16" timeout 200 bash scripts/webgpu-f16-check.sh > "$O/f16.log" 2>&1
+  for spec in "bf16 256 224" "bf16 64 384" "tf32 256 224" "fp32 256 224"; do
+    read -r p b s <<< "$spec"
+    timeout 40 node dist/bench/cuda-profile.js --model random:vit-base-patch16-224 --precision $p --batch $b --image-size $s --out "$O/cuda/profile-$p-b$b-$s.json"
   done > "$O/cuda-profile.log" 2>&1
 fi
 if on peers || on pins; then
@@ -49,6 +50,6 @@ if on peers; then
 fi
 tar -C "$O" -czf "$O/all.tgz" $(cd "$O" && ls -d gpu.txt peers f16 cuda *.log 2>/dev/null)
 cat "$O/gpu.txt"
-on accuracy && { grep -E '^(precision|fp32 |tf32 |bf16 |fp16 )' "$O/cuda-accuracy.log"; grep -E '^(PASS|FAIL|fp32 |fp16 )|exit|path' "$O/f16.log" | cut -c1-150; grep -E 'graph|attention' "$O/cuda-profile.log" | cut -c1-160; }
+on accuracy && { grep -E '^(precision|fp32 |tf32 |bf16 |fp16 )|PASS|FAIL' "$O/cuda-accuracy.log" | cut -c1-150; grep -E '^(PASS|FAIL|fp32 |fp16 )|exit|path' "$O/f16.log" | cut -c1-150; grep -E 'graph|attention' "$O/cuda-profile.log" | cut -c1-160; }
 { on peers || on pins; } && cat "$O/pins.log"
 on peers && tail -40 "$O/peers/table.md" 2>/dev/null

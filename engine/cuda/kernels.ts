@@ -278,6 +278,8 @@ extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const ac
       *(uint4 *)(Vs + r * KPAD + c) = vv;
     }
     __syncthreads();
+    if (q0 >= N) continue;  // a warp past the last query only helps stage K and V
+    int live = N - k0;      // keys of this tile below N: 16-key steps wholly past them are skipped (p = 0 there)
     // S = Q K^T for this warp's 16 rows x KT keys; k-steps outermost so consecutive MMAs are independent.
     float s[KT / 8][4];
     #pragma unroll
@@ -287,6 +289,7 @@ extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const ac
     for (int ks = 0; ks < HDP / 16; ks++) {
       #pragma unroll
       for (int n = 0; n < KT / 8; n += 2) {
+        if (n * 8 >= live) break;
         u32 bf[4];
         ldsm_x4<false>(bf, Ks + (n * 8 + (lm >> 1) * 8 + lr) * KPAD + ks * 16 + (lm & 1) * 8);
         mma16816(s[n], qa[ks], bf);
@@ -297,6 +300,7 @@ extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const ac
     // O += P V: P's accumulator layout is the A-fragment layout of the next MMA (two 8-key tiles per k-step).
     #pragma unroll
     for (int kk = 0; kk < KT / 16; kk++) {
+      if (kk * 16 >= live) break;
       u32 pa[4];
       pa[0] = pack_act(s[2 * kk][0], s[2 * kk][1]);
       pa[1] = pack_act(s[2 * kk][2], s[2 * kk][3]);
@@ -352,6 +356,28 @@ __device__ __forceinline__ void mma1688(float *d, const u32 *a, const u32 *b) {
     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// S += Q K^T over the first NT 8-key steps of the tile (B fragment: key n*8+g, dims t and t+4 of the k-step).
+template <int NT>
+__device__ __forceinline__ void scores(float (&s)[KT / 8][4], const u32 (&qb)[HD / 8][4], const u32 (&qs)[HD / 8][4], const float *Ks, int g, int t) {
+  #pragma unroll
+  for (int ks = 0; ks < HD / 8; ks++) {
+    u32 kb[NT][2], ksm[NT][2];
+    #pragma unroll
+    for (int n = 0; n < NT; n++) {
+      const float *kr = Ks + (n * 8 + g) * KPAD + ks * 8 + t;
+      split_tf32(kr[0], kb[n][0], ksm[n][0]);
+      split_tf32(kr[4], kb[n][1], ksm[n][1]);
+    }
+#if SPLIT_S
+    #pragma unroll
+    for (int n = 0; n < NT; n++) mma1688(s[n], qs[ks], kb[n]);
+    #pragma unroll
+    for (int n = 0; n < NT; n++) mma1688(s[n], qb[ks], ksm[n]);
+#endif
+    #pragma unroll
+    for (int n = 0; n < NT; n++) mma1688(s[n], qb[ks], kb[n]);
+  }
+}
 // MIN_BLOCKS per SM: a register budget ptxas meets with no spills (3 unsplit, and for the QKᵀ split up to HD 64; else 2).
 extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const float *__restrict__ qkv, float *__restrict__ out, int N, int D, int heads, float scale_log2) {
   __shared__ __align__(16) float Ks[KT * KPAD];
@@ -389,33 +415,22 @@ extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) attention(const fl
       *(float4 *)(Vs + r * KPAD + c) = vv;
     }
     __syncthreads();
-    // S = Q K^T for this warp's 16 rows x KT keys (B fragment: key n*8+g, dims t and t+4 of the k-step).
+    if (q0 >= N) continue;  // a warp past the last query only helps stage K and V
+    // The 8-key MMA steps that reach a key below N (past them p = 0): S and PV run only over those.
+    int steps = min(KT / 8, (N - k0 + 7) / 8);
+    // S = Q K^T for this warp's 16 rows x KT keys, over as many 8-key steps as the tile has live keys (2, 4 or all).
     float s[KT / 8][4];
     #pragma unroll
     for (int n = 0; n < KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    #pragma unroll
-    for (int ks = 0; ks < HD / 8; ks++) {
-      u32 kb[KT / 8][2], ksm[KT / 8][2];
-      #pragma unroll
-      for (int n = 0; n < KT / 8; n++) {
-        const float *kr = Ks + (n * 8 + g) * KPAD + ks * 8 + t;
-        split_tf32(kr[0], kb[n][0], ksm[n][0]);
-        split_tf32(kr[4], kb[n][1], ksm[n][1]);
-      }
-#if SPLIT_S
-      #pragma unroll
-      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qs[ks], kb[n]);
-      #pragma unroll
-      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qb[ks], ksm[n]);
-#endif
-      #pragma unroll
-      for (int n = 0; n < KT / 8; n++) mma1688(s[n], qb[ks], kb[n]);
-    }
+    if (steps <= 2) scores<2>(s, qb, qs, Ks, g, t);
+    else if (steps <= 4) scores<4>(s, qb, qs, Ks, g, t);
+    else scores<KT / 8>(s, qb, qs, Ks, g, t);
     online_softmax(s, o, m0, m1, l0, l1, k0 + 2 * t, N, scale_log2);
     // O += P V, one 8-key k-step per score tile: A = (row g: keys 2t, 2t+1; row g+8: the same) in fragment order
     // (a0 row g col t, a1 row g+8 col t, a2 row g col t+4, a3 row g+8 col t+4).
     #pragma unroll
     for (int kk = 0; kk < KT / 8; kk++) {
+      if (kk >= steps) break;
       u32 pb[4], ps[4];
       split_tf32(s[kk][0], pb[0], ps[0]);
       split_tf32(s[kk][2], pb[1], ps[1]);
