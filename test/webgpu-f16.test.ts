@@ -135,6 +135,10 @@ describe.skipIf(!!noNull)('f16 kernels compile and fp16 plans validate (Dawn nul
     const h100 = attentionSgmatCandidates(197, 768, 12, { maxWorkgroupBytes: 49152, maxSubgroupSize: 32, SG: 32 });
     expect(h100[0]).toEqual({ ...ATTENTION_SGMAT_CONFIGS[0], SG: 32 });
     expect(h100.some((c) => c.form === 'two-pass')).toBe(true); // the fallback when the online form fails its self-check
+    // 64-wide subgroups under a 256-invocation limit: only shapes of at most 4 subgroups.
+    const wide = attentionSgmatCandidates(197, 768, 12, { maxWorkgroupBytes: 49152, maxThreads: 256, maxSubgroupSize: 64, SG: 64 });
+    expect(wide.length).toBeGreaterThan(0);
+    expect(wide.every((c) => c.W * 64 <= 256)).toBe(true);
   });
   for (const f16Path of ['subgroup-matrix', 'simt'] as const) {
     it(`hf-tiny at 224x320, fp16 ${f16Path}: every pipeline, bind group and dispatch`, async () => {

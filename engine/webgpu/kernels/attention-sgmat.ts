@@ -20,9 +20,10 @@
  * QK^T runs twice (it is a third of the attention's products); nothing but 16x16 tiles crosses shared memory.
  * (A one-pass form, each subgroup's full score rows in workgroup memory, ran at half the speed: NOTES.md "f16".)
  *
- * One workgroup: W subgroups, each owning 16 queries of one (image, head); K (transposed) and V are staged CH keys
- * at a time (rows padded by 8 halves), zeros past N; every matrix load is row-major. Keys past N get a score of -3e38 (pass 1) and p = 0 (pass 2).
- * Lanes map to score rows as row = lane / (SG/16), 256/SG columns each.
+ * Both: one workgroup of W subgroups, each owning 16 queries of one (image, head); K and V staged CH keys at a
+ * time (rows padded by 8 halves), zeros past N; every matrix load row-major; keys past N weigh exactly 0. The
+ * online form stages K as it is and maps lane to (query row lane % 16, key and column share lane / 16); the
+ * two-pass form stages K transposed and maps lanes to score rows as row = lane / (SG/16), 256/SG columns each.
  */
 
 export interface AttentionSgmatOptions {

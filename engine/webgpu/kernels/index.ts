@@ -61,10 +61,12 @@ export const SGMAT_TILES: Readonly<Record<string, SgmatConfig>> = {
 /** Subgroup-matrix workgroups wanted at least before a larger tile is used (one per SM on a 132-SM H100). */
 export const SGMAT_MIN_WORKGROUPS = 132;
 
-/** What a device allows a subgroup-matrix pipeline: workgroup memory, and a workgroup size that is a
- * multiple of its largest subgroup size (Dawn's rule for shaders using subgroup matrices). */
+/** What a device allows a subgroup-matrix pipeline: workgroup memory, invocations per workgroup, and a
+ * workgroup size that is a multiple of its largest subgroup size (Dawn's rule for shaders using subgroup matrices). */
 export interface SgmatLimits {
   maxWorkgroupBytes: number;
+  /** maxComputeInvocationsPerWorkgroup (no limit when absent). */
+  maxThreads?: number;
   maxSubgroupSize: number;
   /** Subgroup size the kernels are generated for. */
   SG: number;
@@ -73,12 +75,15 @@ export interface SgmatLimits {
 export const UNLIMITED: SgmatLimits = { maxWorkgroupBytes: Infinity, maxSubgroupSize: 32, SG: 32 };
 
 export function sgmatLimits(ctx: GpuContext, SG: number): SgmatLimits {
-  return { maxWorkgroupBytes: ctx.device.limits.maxComputeWorkgroupStorageSize, maxSubgroupSize: ctx.maxSubgroupSize ?? SG, SG };
+  const l = ctx.device.limits;
+  return { maxWorkgroupBytes: l.maxComputeWorkgroupStorageSize, maxThreads: l.maxComputeInvocationsPerWorkgroup, maxSubgroupSize: ctx.maxSubgroupSize ?? SG, SG };
 }
 
+const fits = (k: { workgroupBytes: number; threads: number }, lim: SgmatLimits) =>
+  k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads <= (lim.maxThreads ?? Infinity) && k.threads % lim.maxSubgroupSize === 0;
+
 export function sgmatUsable(name: string, lim: SgmatLimits): boolean {
-  const k = sgmatKernel({ ...SGMAT_TILES[name]!, K: 64, N: 64, epilogue: 'bias', SG: lim.SG });
-  return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
+  return fits(sgmatKernel({ ...SGMAT_TILES[name]!, K: 64, N: 64, epilogue: 'bias', SG: lim.SG }), lim);
 }
 
 /** Rows from which the 128x256 single-buffered tile pays (measured at 50432 rows, not at 12608). */
@@ -118,10 +123,7 @@ export const ATTENTION_SGMAT_CONFIGS: readonly Omit<AttentionSgmatShape, 'SG'>[]
 export function attentionSgmatCandidates(N: number, D: number, heads: number, lim: SgmatLimits, forced?: Omit<AttentionSgmatShape, 'SG'>): AttentionSgmatShape[] {
   return (forced ? [forced] : ATTENTION_SGMAT_CONFIGS)
     .map((c) => ({ ...c, SG: lim.SG }))
-    .filter((c) => {
-      const k = attentionSgmatKernel(N, D, heads, c);
-      return k.workgroupBytes <= lim.maxWorkgroupBytes && k.threads % lim.maxSubgroupSize === 0;
-    });
+    .filter((c) => fits(attentionSgmatKernel(N, D, heads, c), lim));
 }
 
 export class KernelCache {
