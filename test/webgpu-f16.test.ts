@@ -27,7 +27,7 @@ import { attentionKernel } from '../engine/webgpu/kernels/attention.js';
 import { sgmatKernel } from '../engine/webgpu/kernels/gemm-sgmat.js';
 import { gemmConfigKey, gemmKernel, type GemmEpilogue } from '../engine/webgpu/kernels/gemm.js';
 import { attentionSgmatFits, attentionSgmatKernel } from '../engine/webgpu/kernels/attention-sgmat.js';
-import { ATTENTION_SGMAT_CONFIGS, attentionSgmatCandidates, chooseSgmatTile, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
+import { ATTENTION_SGMAT_CONFIGS, attentionSgmatCandidates, chooseSgmatTile, SGMAT_CHOSEN, GEMM_TILES, SGMAT_TILES, sgmatLimits, sgmatUsable } from '../engine/webgpu/kernels/index.js';
 import { layerNormKernel } from '../engine/webgpu/kernels/layernorm.js';
 import { createWebGPUSession, preparePlan } from '../engine/webgpu/session.js';
 import { padTo4, transposePad } from '../engine/webgpu/weights.js';
@@ -82,6 +82,9 @@ describe('subgroup-matrix tile choice', () => {
     expect(chooseSgmatTile(50432, 768)).toBe('128x256x32 s1');
     expect(chooseSgmatTile(12608, 768)).toBe('128x128x32');
     expect(chooseSgmatTile(12608, 3072)).toBe('128x128x32');
+    // Sessions self-check SGMAT_CHOSEN: it must hold whatever the choice returns, on any device.
+    const small = { maxWorkgroupBytes: 16384, maxSubgroupSize: 32, SG: 32 };
+    for (const M of [1, 197, 12608, 50432]) for (const N of [10, 768, 3072]) for (const lim of [undefined, small]) expect(SGMAT_CHOSEN).toContain(chooseSgmatTile(M, N, lim));
     expect(chooseSgmatTile(197, 768)).toBe('64x64x32');
     expect(chooseSgmatTile(197, 2304)).toBe('64x128x32');
     // Dawn's null device: 16 KiB of workgroup memory, subgroups up to 128 wide.

@@ -15,7 +15,7 @@ import type { InferenceSession, SessionOptions } from '../types.js';
 import { PlanPool, RunsInFlight } from '../plan-pool.js';
 import { createGpuContext, type GpuContext } from './device.js';
 import { attentionSgmatFits, type AttentionSgmatForm } from './kernels/attention-sgmat.js';
-import { attentionSgmatCandidates, KernelCache, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
+import { attentionSgmatCandidates, KernelCache, SGMAT_CHOSEN, SGMAT_TILES, sgmatLimits, sgmatUsable, type SgmatLimits } from './kernels/index.js';
 import { bytesPerImage, FP32_PATH, Plan, type PlanPath } from './plan.js';
 import { checkSgmatAttention, checkSgmatTile } from './selfcheck.js';
 import { uploadModel, type ModelBuffers } from './weights.js';
@@ -161,7 +161,7 @@ export interface WebGPUSessionOptions extends SessionOptions {
 
 /** Tiles a subgroup-matrix plan may use: the forced one, or every one chooseSgmatTile can return here. */
 function candidateTiles(forced: string | undefined, lim: SgmatLimits): string[] {
-  return forced ? [forced] : ['128x256x32 s1', '128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'].filter((t) => sgmatUsable(t, lim));
+  return forced ? [forced] : SGMAT_CHOSEN.filter((t) => sgmatUsable(t, lim));
 }
 
 /** The kernel path for the requested precision and what the device offers, with a one-line reason. */

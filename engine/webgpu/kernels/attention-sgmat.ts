@@ -83,9 +83,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   let h = wg.y;
   let rowBase = wg.z * N;`;
 
-/** Combines a per-lane value over the lanes `lane ^ 16`, `lane ^ 32`, .. below SG (the lanes of one query row). */
-const overRow = (v: string, SG: number, op: (a: string, b: string) => string, indent = '    ') =>
-  rep(Math.log2(SG / 16), (i) => `${indent}${v} = ${op(v, `subgroupShuffleXor(${v}, ${16 << i}u)`)};`);
+/** Combines a per-lane value over the `lanes` lanes of one row, `stride` apart (shuffles xor stride, 2 stride, ..). */
+const overRow = (v: string, lanes: number, stride: number, op: (a: string, b: string) => string, indent = '    ') =>
+  rep(Math.log2(lanes), (i) => `${indent}${v} = ${op(v, `subgroupShuffleXor(${v}, ${stride << i}u)`)};`);
 
 function onlineKernel(N: number, D: number, heads: number, W: number, CH: number, SG: number): AttentionSgmatKernel {
   const HD = D / heads;
@@ -178,7 +178,7 @@ ${rep(KPL, (j) => `    var x${j} = ${NEG};
     if (k0 + ${j * LPR}u + part < N) { x${j} = Ss[sb + (${j * LPR}u + part) * 16u + row] * ${scale2}; }`)}
     var mt = x0;
 ${rep(KPL - 1, (j) => `    mt = max(mt, x${j + 1});`)}
-${overRow('mt', SG, (a, b) => `max(${a}, ${b})`)}
+${overRow('mt', LPR, 16, (a, b) => `max(${a}, ${b})`)}
     let mNew = select(m, mt, mt > m + ${LAZY});
     let alpha = exp2(m - mNew);
     var sum = 0.0;
@@ -199,7 +199,7 @@ ${rep(HC, (c) => throughScratch(c, 1, 'Ss[s] = Ss[s] * alpha;', true))}
 ${rep(HC, (c) => `      o${c} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&Vs, kb * ${16 * KSTR}u + ${c * 16}u, ${KSTR}u), o${c});`)}
     }
   }
-${overRow('l', SG, (a, b) => `${a} + ${b}`, '  ')}
+${overRow('l', LPR, 16, (a, b) => `${a} + ${b}`, '  ')}
   let inv = 1.0 / l;
   let q = qw + sg * 16u + row;
   workgroupBarrier();
@@ -228,8 +228,6 @@ function twoPassKernel(N: number, D: number, heads: number, W: number, CH: numbe
   const KB = CH / 16;
   const scale = 1 / Math.sqrt(HD);
   const workgroupBytes = 2 * (W * 16 * QSTR + HD * KTSTR + CH * KSTR + W * 16 * PSTR) + 4 * W * 256;
-  // Combine a per-lane value over the LPR lanes of its row.
-  const reduce = (v: string, op: (a: string, b: string) => string) => rep(Math.log2(LPR), (i) => `    ${v} = ${op(v, `subgroupShuffleXor(${v}, ${1 << i}u)`)};`);
 
   // Stage rows [r0, r0 + rows) of part `off` (vec4 offset of q, k or v for this head) into `dst` with row stride `str`.
   const stage = (dst: string, str: number, rows: number, r0: string, off: string) => `
@@ -286,14 +284,14 @@ ${overKeys(stageKt, `${scores}
         if (k0 + col0 + j < N) { x[j] = Ss[sg * 256u + row * 16u + col0 + j] * ${scale}; }
         mt = max(mt, x[j]);
       }
-${reduce('mt', (a, b) => `max(${a}, ${b})`)}
+${overRow('mt', LPR, 1, (a, b) => `max(${a}, ${b})`)}
       let mNew = max(m, mt);
       var sum = 0.0;
       for (var j = 0u; j < ${E}u; j++) { sum += exp(x[j] - mNew); }
       l = l * exp(m - mNew) + sum;
       m = mNew;
       workgroupBarrier();`)}
-${reduce('l', (a, b) => `${a} + ${b}`)}
+${overRow('l', LPR, 1, (a, b) => `${a} + ${b}`)}
   let inv = 1.0 / l;
 
   // Pass 2: O = P V with P final.

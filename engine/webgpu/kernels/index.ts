@@ -97,6 +97,9 @@ export const SGMAT_WIDE_ROWS = 32768;
  * for the 64-wide tiles), else 64x128x32 for wide outputs and 64x64x32 for the rest (batch 1: 12.7 and 4.6
  * TFLOP/s against 11.7 and 3.8 for the next best); only tiles the device can run (else the smallest it can).
  */
+/** Every tile chooseSgmatTile may return, largest first (a session self-checks each one it may use). */
+export const SGMAT_CHOSEN = ['128x256x32 s1', '128x128x32', '64x128x32', '64x64x32', '32x64x32', '64x64x16'] as const;
+
 export function chooseSgmatTile(M: number, N: number, lim: SgmatLimits = UNLIMITED): string {
   const big = SGMAT_TILES['128x128x32']!;
   const order = [
